@@ -1,0 +1,1 @@
+"""Platform code shared by every function: settings, telemetry, the function wrapper, Cosmos and queue access."""

@@ -1,0 +1,145 @@
+"""Every app setting the function app reads, declared once with its type, default and validation.
+
+Settings are read once, in ``function_app.py``, into an immutable :class:`AppSettings` that is passed to the parts
+that need it; nothing else reads ``os.environ``. A malformed optional value falls back to its default and is
+reported (see :attr:`AppSettings.rejected`), never silently; a missing required value is a clear start-up error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+STORAGE_CONNECTION: Final = "AzureWebJobsStorage"
+"""Storage account for queues (Azurite locally). Also the name queue triggers use as ``connection``."""
+
+COSMOS_ENDPOINT: Final = "COSMOS_ENDPOINT"
+"""Cosmos DB account endpoint. A plain ``http://`` loopback endpoint means the local Cosmos server."""
+
+COSMOS_KEY: Final = "COSMOS_KEY"
+"""Cosmos DB account key. Never logged."""
+
+COSMOS_DATABASE: Final = "COSMOS_DATABASE"
+"""Cosmos DB database holding every container of the game."""
+
+APPINSIGHTS_CONNECTION: Final = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+"""Application Insights connection string. Empty: telemetry stays in-process (no exporter)."""
+
+SAMPLING_PERCENTAGE: Final = "TELEMETRY_SAMPLING_PERCENTAGE"
+"""Percentage (0 < p <= 100) of routine traces kept. Errors and always-kept events ignore it."""
+
+PSEUDONYM_KEY: Final = "TELEMETRY_PSEUDONYM_KEY"
+"""Secret key for the keyed hash that turns player ids into pseudonyms in telemetry."""
+
+ROLE_NAME: Final = "WEBSITE_SITE_NAME"
+"""Name of the function app; becomes ``cloud_RoleName``."""
+
+TELEMETRY_STRICT: Final = "TELEMETRY_STRICT"
+"""``true`` in tests: emitting an undeclared event or dimension raises instead of being reported."""
+
+INTEGRITY_SCHEDULE: Final = "INTEGRITY_SCHEDULE"
+"""Six-field NCRONTAB schedule of the integrity recompute timer."""
+
+COST_ROLLUP_SCHEDULE: Final = "COST_ROLLUP_SCHEDULE"
+"""Six-field NCRONTAB schedule of the AI cost rollup timer."""
+
+INTEGRITY_SIGNING_KEY: Final = "INTEGRITY_SIGNING_KEY"
+"""Secret key that signs the integrity baseline (HMAC-SHA256)."""
+
+
+class SettingError(ValueError):
+    """A required setting is missing or unusable; the message names the setting, never its value."""
+
+
+def _percentage(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 100:
+        raise ValueError("must be > 0 and <= 100")
+    return value
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered not in ("true", "false", "1", "0"):
+        raise ValueError("must be true or false")
+    return lowered in ("true", "1")
+
+
+def _non_empty(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The validated settings of one process."""
+
+    storage_connection: str = ""
+    cosmos_endpoint: str = ""
+    cosmos_key: str = ""
+    cosmos_database: str = "game"
+    appinsights_connection: str = ""
+    sampling_percentage: float = 100.0
+    pseudonym_key: str = "local-development-pseudonym-key"
+    role_name: str = "game-observability"
+    telemetry_strict: bool = False
+    rejected: Mapping[str, str] = field(default_factory=dict)
+    """Optional settings whose value was unusable: name -> reason (the default was used instead)."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> AppSettings:
+        env = os.environ if environ is None else environ
+        rejected: dict[str, str] = {}
+        return cls(
+            storage_connection=env.get(STORAGE_CONNECTION, "").strip(),
+            cosmos_endpoint=env.get(COSMOS_ENDPOINT, "").strip(),
+            cosmos_key=env.get(COSMOS_KEY, "").strip(),
+            cosmos_database=_optional(env, COSMOS_DATABASE, _non_empty, "game", rejected),
+            appinsights_connection=env.get(APPINSIGHTS_CONNECTION, "").strip(),
+            sampling_percentage=_optional(env, SAMPLING_PERCENTAGE, _percentage, 100.0, rejected),
+            pseudonym_key=_optional(env, PSEUDONYM_KEY, _non_empty, cls.pseudonym_key, rejected),
+            role_name=_optional(env, ROLE_NAME, _non_empty, cls.role_name, rejected),
+            telemetry_strict=_optional(env, TELEMETRY_STRICT, _boolean, False, rejected),
+            rejected=rejected,
+        )
+
+
+    def require_data_plane(self) -> None:
+        """Raise :class:`SettingError` naming the first missing storage or Cosmos setting.
+
+        Checked when the first invocation needs them, not at import, so that listing the functions (tests, the
+        local host's inventory) and telemetry set-up work without a data plane.
+        """
+        for name, value in ((STORAGE_CONNECTION, self.storage_connection), (COSMOS_ENDPOINT, self.cosmos_endpoint),
+                            (COSMOS_KEY, self.cosmos_key)):
+            if not value:
+                raise SettingError(f"app setting {name} is missing or empty")
+
+
+def _optional(
+    env: Mapping[str, str],
+    name: str,
+    parse: Callable[[str], Any],
+    default: Any,
+    rejected: dict[str, str],
+) -> Any:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        rejected[name] = str(exc)
+        return default
+
+
+def schedule(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """The NCRONTAB expression a timer's ``%NAME%`` schedule resolves to, read when the timer runs."""
+    env = os.environ if environ is None else environ
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingError(f"app setting {name} (a timer schedule) is missing or empty")
+    return value

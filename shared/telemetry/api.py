@@ -1,0 +1,52 @@
+"""The tiny API handlers use: :func:`emit` a declared event, get the tracer and meter, :func:`flush`.
+
+It works unconfigured: before ``configure()`` the OpenTelemetry API hands out no-op providers, so handlers and tests
+that never set telemetry up pay almost nothing and send nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from opentelemetry import metrics, trace
+from opentelemetry._logs import SeverityNumber, get_logger
+
+from shared.telemetry import pipeline
+from shared.telemetry.events import EventSpec
+
+INSTRUMENTATION = "game-observability"
+CUSTOM_EVENT_NAME = "microsoft.custom_event.name"
+"""Log-record attribute that makes the Azure Monitor exporter write a ``customEvents`` row with this name."""
+
+_flushers: list = []
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(INSTRUMENTATION)
+
+
+def meter() -> metrics.Meter:
+    return metrics.get_meter(INSTRUMENTATION)
+
+
+def emit(spec: EventSpec, dimensions: Mapping[str, object] | None = None) -> bool:
+    """Emit a declared event through the pipeline; returns False when sampling dropped it."""
+    event = pipeline.run({"spec": spec, "attributes": dict(dimensions or {})})
+    if event is None:
+        return False
+    attributes = dict(event["attributes"])
+    attributes[CUSTOM_EVENT_NAME] = spec.name
+    get_logger(INSTRUMENTATION).emit(
+        severity_number=SeverityNumber.INFO, body=spec.name, attributes=attributes
+    )
+    return True
+
+
+def register_flusher(flush_callable) -> None:  # type: ignore[no-untyped-def]
+    """Called by ``configure()`` with each provider's ``force_flush``."""
+    _flushers.append(flush_callable)
+
+
+def flush(timeout_millis: int = 5000) -> bool:
+    """Push everything buffered to the exporters: before a short-lived process or a timer run ends."""
+    return all(flusher(timeout_millis) for flusher in list(_flushers))

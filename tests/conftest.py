@@ -1,0 +1,36 @@
+"""Shared fixtures: one local stack (Azurite, Cosmos server, ingestion endpoint) for the whole session.
+
+Tests that need the data plane take ``stack`` (the endpoints) and build real SDK clients against it. Each test
+module uses its own Cosmos database, so modules never see each other's documents.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.stack import LocalStack, StackEndpoints
+from shared.cosmos import CosmosGateway
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackEndpoints]:
+    local = LocalStack(tmp_path_factory.mktemp("session-stack"))
+    endpoints = local.start()
+    try:
+        yield endpoints
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(stack: StackEndpoints, request: pytest.FixtureRequest) -> CosmosGateway:
+    """A Cosmos gateway on a database of this test module's own."""
+    name = f"{request.module.__name__.rsplit('.', 1)[-1]}-{uuid.uuid4().hex[:6]}"
+    return CosmosGateway(stack.cosmos_endpoint, stack.cosmos_key, name)
