@@ -281,12 +281,38 @@ class LocalStack:
                   "--out", str(endpoints.telemetry_dir)]
         self._spawn("ingest", ingest, cwd=ROOT)
 
-    def _spawn(self, name: str, argv: list[str], cwd: Path) -> None:
+    def spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """Start one more child (the local Functions host) that the stack stops with everything else."""
+        with self._lock:
+            if self.endpoints is None:
+                raise StackError("the stack is not running: call start() first")
+            self._spawn(name, argv, cwd=ROOT, env=env)
+            return self._procs[name]
+
+    def stop_child(self, name: str) -> int | None:
+        """Stop one child gracefully (SIGTERM, SIGKILL after the grace): e.g. the host, so it flushes telemetry
+        while the ingestion endpoint still listens. Returns its exit code (None if it was not running)."""
+        with self._lock:
+            proc = self._procs.pop(name, None)
+        if proc is None:
+            return None
+        _signal_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_GRACE_SECONDS * 3)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log = self._logs.pop(name, None)
+        if log is not None:
+            log.close()
+        return proc.returncode
+
+    def _spawn(self, name: str, argv: list[str], cwd: Path, env: Mapping[str, str] | None = None) -> None:
         """Own session (so a terminal's Ctrl-C reaches only us, and we stop the children in order); log to a file."""
         log = self._logs[name] = open(self.log_path(name), "wb")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self._procs[name] = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            argv, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent_hook(),
         )
 

@@ -45,6 +45,9 @@ INTEGRITY_SCHEDULE: Final = "INTEGRITY_SCHEDULE"
 COST_ROLLUP_SCHEDULE: Final = "COST_ROLLUP_SCHEDULE"
 """Six-field NCRONTAB schedule of the AI cost rollup timer."""
 
+POISON_SCAN_SCHEDULE: Final = "POISON_SCAN_SCHEDULE"
+"""Six-field NCRONTAB schedule of the poison queue scan."""
+
 INTEGRITY_SIGNING_KEY: Final = "INTEGRITY_SIGNING_KEY"
 """Secret key that signs the integrity baseline (HMAC-SHA256)."""
 
@@ -54,7 +57,10 @@ class SettingError(ValueError):
 
 
 def _percentage(raw: str) -> float:
-    value = float(raw)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("must be a number") from None  # float()'s own message would quote the value
     if not 0 < value <= 100:
         raise ValueError("must be > 0 and <= 100")
     return value

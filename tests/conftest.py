@@ -20,13 +20,19 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackEndpoints]:
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     local = LocalStack(tmp_path_factory.mktemp("session-stack"))
-    endpoints = local.start()
+    local.start()
     try:
-        yield endpoints
+        yield local
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(local_stack: LocalStack) -> StackEndpoints:
+    assert local_stack.endpoints is not None
+    return local_stack.endpoints
 
 
 @pytest.fixture(scope="module")

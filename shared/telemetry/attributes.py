@@ -45,6 +45,8 @@ QUEUE_WAIT_MS: Final = "game.queue.wait_ms"
 """Milliseconds a message waited between enqueue and the start of its handler."""
 DEQUEUE_COUNT: Final = "game.queue.dequeue_count"
 """How many times the queue has delivered this message (1 on the first try)."""
+QUEUE_ENCODING: Final = "game.queue.encoding"
+"""How a poison message was encoded (``base64-json``, ``plain-json``, ``unreadable``): why the host could not read it."""
 DEAD_LETTER_REASON: Final = "game.queue.dead_letter_reason"
 """Why a message was dead-lettered: an error code, never message content."""
 SETTING_NAME: Final = "game.setting.name"
@@ -122,7 +124,7 @@ def declare(*specs: AttributeSpec) -> None:
 SPECS: Final[dict[str, AttributeSpec]] = _specs(
     *(AttributeSpec(key, str) for key in (
         CORRELATION_ID, OPERATION, OUTCOME, ERROR_CODE, ERROR_KIND, LOCATION_ID, TARGET_LOCATION_ID,
-        EXIT_DIRECTION, MOVE_REASON, EVENT_TYPE, EVENT_ID, ACTOR_KIND, DEAD_LETTER_REASON, SETTING_NAME,
+        EXIT_DIRECTION, MOVE_REASON, EVENT_TYPE, EVENT_ID, ACTOR_KIND, DEAD_LETTER_REASON, SETTING_NAME, QUEUE_ENCODING,
         TELEMETRY_NAME, FEATURE, SCHEDULED_FOR, DB_SYSTEM, DB_OPERATION, DB_COLLECTION, DB_NAMESPACE,
         MESSAGING_SYSTEM, MESSAGING_DESTINATION, MESSAGING_OPERATION, MESSAGING_MESSAGE_ID, GEN_AI_MODEL,
         HTTP_ROUTE,

@@ -1,0 +1,130 @@
+"""The function app running in the local host, as a child of the local stack: what the main job and the
+end-to-end tests drive.
+
+    with LocalStack(var) as endpoints:
+        app = RunningApp.start(stack, extra_settings)
+        app.post("/api/players", {...})
+        app.wait_idle()
+        app.stop()          # graceful: the host flushes telemetry while the ingestion endpoint still listens
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from local.stack import ROOT, LocalStack, StackError
+
+HOST_CHILD = "host"
+APP_DEFAULTS: Mapping[str, str] = {
+    "COST_ROLLUP_SCHEDULE": "*/10 * * * * *",
+    "INTEGRITY_SCHEDULE": "*/10 * * * * *",
+    "POISON_SCAN_SCHEDULE": "*/15 * * * * *",
+    "INTEGRITY_SIGNING_KEY": "local-integrity-signing-key-not-a-secret",
+    "TELEMETRY_PSEUDONYM_KEY": "local-pseudonym-key-not-a-secret",
+    "WEBSITE_SITE_NAME": "game-observability-local",
+}
+"""Settings a local run adds to the stack's: fast timers so a short run sees them fire, local-only keys."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: dict[str, Any]
+
+
+class RunningApp:
+    def __init__(self, stack: LocalStack, port: int, settings: Mapping[str, str]) -> None:
+        self.stack = stack
+        self.port = port
+        self.settings = dict(settings)
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    @classmethod
+    def start(cls, stack: LocalStack, extra: Mapping[str, str] | None = None, timeout: float = 60.0) -> RunningApp:
+        if stack.endpoints is None:
+            raise StackError("start the stack before the app")
+        settings = {**stack.endpoints.app_settings(), **APP_DEFAULTS, **(extra or {})}
+        port = _free_port()
+        stack.spawn(HOST_CHILD, [sys.executable, "-m", "local.host", "--app", "function_app", "--port", str(port)],
+                    env=settings)
+        app = cls(stack, port, settings)
+        app._wait_ready(timeout)
+        return app
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if HOST_CHILD in self.stack.exited():
+                raise StackError(f"the local host exited at start: see {self.stack.log_path(HOST_CHILD)}")
+            try:
+                if self.request("GET", "/admin/host/status").status == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise StackError(f"the local host did not answer in {timeout:.0f} s: see {self.stack.log_path(HOST_CHILD)}")
+
+    def request(self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None,
+                raw: bytes | None = None, timeout: float = 30.0) -> Response:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        all_headers = {"content-type": "application/json", **(headers or {})}
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=all_headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as reply:
+                return Response(reply.status, dict(reply.headers), _json(reply.read()))
+        except urllib.error.HTTPError as error:
+            return Response(error.code, dict(error.headers), _json(error.read()))
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> Response:
+        return self.request("POST", path, body, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Response:
+        return self.request("GET", path, **kwargs)
+
+    def activity(self) -> dict[str, Any]:
+        return self.get("/admin/host/activity").body
+
+    def wait_idle(self, timeout: float = 60.0, settle: int = 2) -> None:
+        """Until nothing is in flight and every trigger queue is empty, ``settle`` polls in a row."""
+        deadline, calm = time.monotonic() + timeout, 0
+        while time.monotonic() < deadline:
+            state = self.activity()
+            busy = state.get("in_flight", 0) or any(state.get("queues", {}).values())
+            calm = 0 if busy else calm + 1
+            if calm >= settle:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the app was still busy after {timeout:.0f} s: {self.activity()}")
+
+    def run_function(self, name: str) -> int:
+        """Fire a non-HTTP function now, as Core Tools' admin endpoint does."""
+        return self.post(f"/admin/functions/{name}", {"input": ""}).status
+
+    def stop(self) -> int | None:
+        return self.stack.stop_child(HOST_CHILD)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data or b"{}")
+    except json.JSONDecodeError:
+        return {"_raw": data[:200].decode("utf-8", "replace")}
+    return parsed if isinstance(parsed, dict) else {"_value": parsed}
+
+
+__all__ = ["RunningApp", "Response", "APP_DEFAULTS", "ROOT"]
