@@ -21,9 +21,9 @@ POISON_DETECTED = define(
 )
 POISON_MESSAGE_INSPECTED = define(
     "Queue.PoisonMessage.Inspected",
-    "One message seen in a poison queue: its correlation id (when readable), encoding and dequeue count.",
-    [attr.MESSAGING_DESTINATION, attr.MESSAGING_MESSAGE_ID, attr.DEQUEUE_COUNT, attr.QUEUE_ENCODING,
-     attr.EVENT_TYPE],
+    "One message seen in a poison queue: its correlation id (when readable), event type and encoding (the reason a"
+    " plain-JSON producer's messages could not be decoded).",
+    [attr.MESSAGING_DESTINATION, attr.MESSAGING_MESSAGE_ID, attr.QUEUE_ENCODING, attr.EVENT_TYPE],
     sampling=Sampling.ALWAYS,
     module=__name__,
 )
@@ -45,6 +45,6 @@ def poison_scan(call: TimerCall) -> None:
         for message in found.sample:
             emit(POISON_MESSAGE_INSPECTED, {
                 attr.MESSAGING_DESTINATION: found.queue, attr.MESSAGING_MESSAGE_ID: message.message_id,
-                attr.DEQUEUE_COUNT: message.dequeue_count, attr.QUEUE_ENCODING: message.encoding,
+                attr.QUEUE_ENCODING: message.encoding,
                 attr.EVENT_TYPE: message.event_type, attr.CORRELATION_ID: message.correlation_id,
             })

@@ -37,7 +37,6 @@ class Encoding(enum.Enum):
 class PoisonMessage:
     queue: str
     message_id: str
-    dequeue_count: int
     encoding: Encoding
     correlation_id: str | None
     event_type: str | None
@@ -84,7 +83,7 @@ def _describe(queue: str, message) -> PoisonMessage:  # type: ignore[no-untyped-
     cid = data.get("correlation_id") if data else None
     kind = data.get("type") if data else None
     return PoisonMessage(
-        queue, message.id, int(message.dequeue_count or 0), encoding,
+        queue, message.id, encoding,
         cid if isinstance(cid, str) and correlation.is_valid(cid) else None,
         kind if kind in {t.value for t in EventType} else None,
     )

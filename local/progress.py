@@ -1,0 +1,34 @@
+"""A small progress bar on stderr: redraws in place on a terminal, prints every 10 % otherwise (CI logs)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Progress:
+    def __init__(self, label: str, total: int, width: int = 30) -> None:
+        self.label, self.total, self.width = label, max(1, total), width
+        self.done = 0
+        self._tty = sys.stderr.isatty()
+        self._last_decile = -1
+        self._started = time.monotonic()
+
+    def advance(self, step: int = 1, note: str = "") -> None:
+        self.done = min(self.total, self.done + step)
+        if self._tty:
+            filled = int(self.width * self.done / self.total)
+            bar = "#" * filled + "." * (self.width - filled)
+            sys.stderr.write(f"\r  {self.label:<22} [{bar}] {self.done}/{self.total} {note:<30}")
+            sys.stderr.flush()
+        else:
+            decile = 10 * self.done // self.total
+            if decile != self._last_decile:
+                self._last_decile = decile
+                print(f"  {self.label}: {self.done}/{self.total} {note}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        elapsed = time.monotonic() - self._started
+        if self._tty:
+            sys.stderr.write("\n")
+        print(f"  {self.label}: done in {elapsed:.1f} s", file=sys.stderr, flush=True)
