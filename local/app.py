@@ -46,6 +46,7 @@ class RunningApp:
         self.port = port
         self.settings = dict(settings)
         self.base_url = f"http://127.0.0.1:{port}"
+        self.child = f"{HOST_CHILD}-{port}"
 
     @classmethod
     def start(cls, stack: LocalStack, extra: Mapping[str, str] | None = None, timeout: float = 60.0) -> RunningApp:
@@ -53,7 +54,7 @@ class RunningApp:
             raise StackError("start the stack before the app")
         settings = {**stack.endpoints.app_settings(), **APP_DEFAULTS, **(extra or {})}
         port = _free_port()
-        stack.spawn(HOST_CHILD, [sys.executable, "-m", "local.host", "--app", "function_app", "--port", str(port)],
+        stack.spawn(f"{HOST_CHILD}-{port}", [sys.executable, "-m", "local.host", "--app", "function_app", "--port", str(port)],
                     env=settings)
         app = cls(stack, port, settings)
         app._wait_ready(timeout)
@@ -62,14 +63,14 @@ class RunningApp:
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if HOST_CHILD in self.stack.exited():
-                raise StackError(f"the local host exited at start: see {self.stack.log_path(HOST_CHILD)}")
+            if self.child in self.stack.exited():
+                raise StackError(f"the local host exited at start: see {self.stack.log_path(self.child)}")
             try:
                 if self.request("GET", "/admin/host/status").status == 200:
                     return
             except OSError:
                 time.sleep(0.1)
-        raise StackError(f"the local host did not answer in {timeout:.0f} s: see {self.stack.log_path(HOST_CHILD)}")
+        raise StackError(f"the local host did not answer in {timeout:.0f} s: see {self.stack.log_path(self.child)}")
 
     def request(self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None,
                 raw: bytes | None = None, timeout: float = 30.0) -> Response:
@@ -108,7 +109,7 @@ class RunningApp:
         return self.post(f"/admin/functions/{name}", {"input": ""}).status
 
     def stop(self) -> int | None:
-        return self.stack.stop_child(HOST_CHILD)
+        return self.stack.stop_child(self.child)
 
 
 def _free_port() -> int:

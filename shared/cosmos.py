@@ -132,7 +132,7 @@ class InstrumentedContainer:
     def _call(self, operation: str, partition_key: str | None) -> Iterator[Callable[..., None]]:
         with timed(f"{self.name} {operation}", kind=SpanKind.CLIENT, attributes={
             attr.DB_SYSTEM: DB_SYSTEM, attr.DB_OPERATION: operation, attr.DB_COLLECTION: self.name,
-            attr.DB_NAMESPACE: self._database, attr.COSMOS_PARTITION_KEY: self._key_for_telemetry(partition_key),
+            attr.DB_NAMESPACE: self._database, attr.COSMOS_CONTAINER: self.name, attr.COSMOS_PARTITION_KEY: self._key_for_telemetry(partition_key),
         }) as timing:
             recorder = _ChargeRecorder(timing)
             try:

@@ -34,6 +34,8 @@ class ErrorCode(enum.Enum):
     BUDGET_EXCEEDED = ("budget_exceeded", 429, ErrorKind.PERMANENT)
     DEPENDENCY_UNAVAILABLE = ("dependency_unavailable", 503, ErrorKind.TRANSIENT)
     THROTTLED = ("throttled", 503, ErrorKind.TRANSIENT)
+    CONCURRENT_UPDATE = ("concurrent_update", 503, ErrorKind.TRANSIENT)
+    """Optimistic concurrency lost every round: another writer kept changing the document. Retry later."""
     INTERNAL = ("internal_error", 500, ErrorKind.INTERNAL)
 
     def __init__(self, code: str, status: int, kind: ErrorKind) -> None:

@@ -1,7 +1,8 @@
 """Every app setting the function app reads, declared once with its type, default and validation.
 
 Settings are read once, in ``function_app.py``, into an immutable :class:`AppSettings` that is passed to the parts
-that need it; nothing else reads ``os.environ``. A malformed optional value falls back to its default and is
+that need it. Two kinds are read when used instead: timer schedules (:func:`schedule`, resolved like the host's
+``%NAME%``) and secrets that may rotate (the integrity signing key, in ``integrity/signing.py``). A malformed optional value falls back to its default and is
 reported (see :attr:`AppSettings.rejected`), never silently; a missing required value is a clear start-up error.
 """
 

@@ -69,16 +69,20 @@ DB_COLLECTION: Final = "db.collection.name"
 """Cosmos container name."""
 DB_NAMESPACE: Final = "db.namespace"
 """Cosmos database name."""
-DB_STATUS_CODE: Final = "db.response.status_code"
+# Cosmos measures use OpenTelemetry's ``azure.cosmosdb.*`` namespace, not ``db.*``: the Azure Monitor exporter
+# treats every ``db.*`` key as standard and leaves it out of customDimensions, where the dashboards need these.
+DB_STATUS_CODE: Final = "azure.cosmosdb.response.status_code"
 """HTTP status code Cosmos answered."""
-COSMOS_SUB_STATUS: Final = "db.cosmosdb.sub_status_code"
+COSMOS_SUB_STATUS: Final = "azure.cosmosdb.response.sub_status_code"
 """Cosmos sub-status code (e.g. 3200 for a throttled request)."""
-COSMOS_REQUEST_CHARGE: Final = "db.cosmosdb.request_charge"
+COSMOS_REQUEST_CHARGE: Final = "azure.cosmosdb.operation.request_charge"
 """Request units the call consumed, from ``x-ms-request-charge``."""
-COSMOS_THROTTLE_RETRIES: Final = "db.cosmosdb.throttle_retry_count"
+COSMOS_THROTTLE_RETRIES: Final = "azure.cosmosdb.throttle_retry_count"
 """429 retries the Cosmos SDK absorbed inside this call."""
-COSMOS_PARTITION_KEY: Final = "db.cosmosdb.partition_key"
+COSMOS_PARTITION_KEY: Final = "azure.cosmosdb.partition_key"
 """Partition key value of the call (pseudonymised when it is a player id)."""
+COSMOS_CONTAINER: Final = "azure.cosmosdb.container"
+"""Container name again, outside ``db.*`` so that it reaches customDimensions."""
 MESSAGING_SYSTEM: Final = "messaging.system"
 """Messaging product; ``azure_queue``."""
 MESSAGING_DESTINATION: Final = "messaging.destination.name"
@@ -125,7 +129,7 @@ SPECS: Final[dict[str, AttributeSpec]] = _specs(
     *(AttributeSpec(key, str) for key in (
         CORRELATION_ID, OPERATION, OUTCOME, ERROR_CODE, ERROR_KIND, LOCATION_ID, TARGET_LOCATION_ID,
         EXIT_DIRECTION, MOVE_REASON, EVENT_TYPE, EVENT_ID, ACTOR_KIND, DEAD_LETTER_REASON, SETTING_NAME, QUEUE_ENCODING,
-        TELEMETRY_NAME, FEATURE, SCHEDULED_FOR, DB_SYSTEM, DB_OPERATION, DB_COLLECTION, DB_NAMESPACE,
+        TELEMETRY_NAME, FEATURE, SCHEDULED_FOR, COSMOS_CONTAINER, DB_SYSTEM, DB_OPERATION, DB_COLLECTION, DB_NAMESPACE,
         MESSAGING_SYSTEM, MESSAGING_DESTINATION, MESSAGING_OPERATION, MESSAGING_MESSAGE_ID, GEN_AI_MODEL,
         HTTP_ROUTE,
     )),

@@ -95,7 +95,7 @@ class TraceSampler(Sampler):
             state = _with(state, decision)
         return SamplingResult(
             Decision.RECORD_AND_SAMPLE if decision.sampled else Decision.RECORD_ONLY,
-            {SAMPLE_RATE_KEY: decision.percentage},
+            {**(attributes or {}), SAMPLE_RATE_KEY: decision.percentage},  # the SDK keeps only what we return
             state,
         )
 
