@@ -29,8 +29,10 @@ APP_DEFAULTS: Mapping[str, str] = {
     "INTEGRITY_SIGNING_KEY": "local-integrity-signing-key-not-a-secret",
     "TELEMETRY_PSEUDONYM_KEY": "local-pseudonym-key-not-a-secret",
     "WEBSITE_SITE_NAME": "game-observability-local",
+    "AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:00:00.250",
 }
-"""Settings a local run adds to the stack's: fast timers so a short run sees them fire, local-only keys."""
+"""Settings a local run adds to the stack's: fast timers and queue polling so a short run sees them work, local-only
+keys (not secrets)."""
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Every app setting the function app reads, declared once with its type, default and validation.
 
 Settings are read once, in ``function_app.py``, into an immutable :class:`AppSettings` that is passed to the parts
-that need it. Two kinds are read when used instead: timer schedules (:func:`schedule`, resolved like the host's
-``%NAME%``) and secrets that may rotate (the integrity signing key, in ``integrity/signing.py``). A malformed optional value falls back to its default and is
+that need it. A few are read when used instead: timer schedules (:func:`schedule`, resolved like the host's
+``%NAME%``), secrets that may rotate (the integrity signing key, in ``integrity/signing.py``), and files and folders
+libraries read themselves (``TIKTOKEN_CACHE_DIR``, ``AI_BUDGETS_FILE``, read by ``cost/``). A malformed optional value falls back to its default and is
 reported (see :attr:`AppSettings.rejected`), never silently; a missing required value is a clear start-up error.
 """
 
@@ -48,6 +49,12 @@ COST_ROLLUP_SCHEDULE: Final = "COST_ROLLUP_SCHEDULE"
 
 POISON_SCAN_SCHEDULE: Final = "POISON_SCAN_SCHEDULE"
 """Six-field NCRONTAB schedule of the poison queue scan."""
+
+TIKTOKEN_CACHE_DIR: Final = "TIKTOKEN_CACHE_DIR"
+"""Folder tiktoken reads its encoding files from; seeded from the files the app ships (no download ever)."""
+
+AI_BUDGETS_FILE: Final = "AI_BUDGETS_FILE"
+"""Path of an environment's own hourly AI budget file; empty means ``cost/budgets.json``."""
 
 INTEGRITY_SIGNING_KEY: Final = "INTEGRITY_SIGNING_KEY"
 """Secret key that signs the integrity baseline (HMAC-SHA256)."""

@@ -27,6 +27,15 @@ def lenient() -> Iterator[list[tuple[str, str]]]:
 
 
 def test_strict_mode_refuses_an_undeclared_dimension() -> None:
+    previous = pipeline.config()
+    pipeline.set_config(pipeline.PipelineConfig(pseudonym_key=KEY, strict=True))
+    try:
+        _refuses()
+    finally:
+        pipeline.set_config(previous)
+
+
+def _refuses() -> None:
     with pytest.raises(pipeline.TelemetrySchemaError, match="game.secret"):
         pipeline.run({"spec": MOVE_BLOCKED, "attributes": {"game.secret": "x"}})
 

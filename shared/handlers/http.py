@@ -84,10 +84,10 @@ def _run(handler: Handler, operation: str, route: str, schema: Schema | None, re
         return _refused(error, route, cid, timing)
     except Exception as exc:  # the one place an unexpected error becomes a 500 envelope
         record_exception(exc, operation)
-        error = internal_error()
-        emit(INVOCATION_FAILED, {attr.ERROR_CODE: error.error.code, attr.ERROR_KIND: error.error.kind})
+        internal = internal_error()
+        emit(INVOCATION_FAILED, {attr.ERROR_CODE: internal.error.code, attr.ERROR_KIND: internal.error.kind})
         timing.outcome = Outcome.FAILED
-        return error.error.status, error.envelope(cid)
+        return internal.error.status, internal.envelope(cid)
 
 
 def _refused(error: AppError, route: str, cid: str, timing: Timing) -> tuple[int, dict[str, Any]]:

@@ -35,7 +35,9 @@ class EventSpec:
 
 REGISTRY: Final[dict[str, EventSpec]] = {}
 
-_NAME = re.compile(r"^[A-Z][a-z0-9]*(?:[A-Z][a-z0-9]*)*(?:\.[A-Z][a-z0-9]*(?:[A-Z][a-z0-9]*)*){1,2}$")
+_WORD = r"[A-Z][a-z0-9]+"
+"""A PascalCase word: acronyms are written as words (``Ai``, ``Http``), so ``AI`` is refused."""
+_NAME = re.compile(rf"^{_WORD}(?:{_WORD})*(?:\.{_WORD}(?:{_WORD})*){{1,2}}$")
 _IRREGULAR_PAST = frozenset({"Sent", "Built", "Found", "Lost", "Made", "Run", "Read", "Kept", "Left", "Set", "Shut"})
 
 
@@ -47,7 +49,7 @@ def check_name(name: str) -> None:
     """Raise :class:`RegistryError` unless ``name`` is ``Domain.Subject.Action`` with a past-tense action."""
     if not _NAME.match(name):
         raise RegistryError(f"event name {name!r} is not Domain.Subject.Action in PascalCase (2-3 segments)")
-    action = re.findall(r"[A-Z][a-z0-9]*", name.rsplit(".", 1)[-1])[-1]
+    action = re.findall(_WORD, name.rsplit(".", 1)[-1])[-1]
     if not (action.endswith("ed") or action in _IRREGULAR_PAST):
         raise RegistryError(f"event name {name!r} must end in a past-tense verb, not {action!r}")
 

@@ -1,0 +1,109 @@
+"""Queue semantics end to end: poison with a clue (field case 11), dead-letter once, idempotent redelivery."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+
+from local.app import RunningApp
+from local.telemetry_rows import TelemetryRows, dim
+from shared import envelope
+from shared.envelope import EventType
+from tests.app_fixtures import running_app, rows  # noqa: F401  (fixtures)
+
+JETTY = "a4d1c3f1-5b2a-4f7d-9d4b-8f0c2a6b7e21"
+
+
+def _queue(app: RunningApp, name: str, base64_encoded: bool = True) -> QueueClient:
+    policy = TextBase64EncodePolicy() if base64_encoded else None
+    return QueueClient.from_connection_string(app.settings["AzureWebJobsStorage"], name,
+                                              message_encode_policy=policy)
+
+
+def _poison_texts(app: RunningApp, queue: str) -> list[str]:
+    client = _queue(app, f"{queue}-poison", base64_encoded=False)
+    try:
+        return [m.content for m in client.peek_messages(max_messages=32)]
+    except Exception:  # noqa: BLE001 - the poison queue may not exist yet
+        return []
+
+
+def _decoded(text: str) -> str:
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8")
+    except ValueError:
+        return text
+
+
+def _player(app: RunningApp) -> str:
+    player = app.post("/api/players", {"start_location_id": JETTY}).body["player_id"]
+    app.wait_idle()
+    return player
+
+
+def _move_envelope(player: str, direction: str, cid: str) -> envelope.Envelope:
+    return envelope.build(EventType.PLAYER_MOVE, {"player_id": player, "direction": direction},
+                          correlation_id=cid, traceparent=None, tracestate=None)
+
+
+def test_plain_json_producer_ends_in_poison_with_its_correlation_id(running_app: RunningApp,
+                                                                     rows: TelemetryRows) -> None:
+    cid = f"plain-{uuid.uuid4()}"
+    message = _move_envelope(str(uuid.uuid4()), "north", cid)
+    _queue(running_app, "player-move", base64_encoded=False).send_message(message.to_json())
+    running_app.wait_idle(timeout=60)
+    poisoned = [t for t in _poison_texts(running_app, "player-move") if cid in t]
+    assert poisoned == [message.to_json()]  # the evidence, byte for byte
+    assert running_app.run_function("poison_scan") == 202
+    inspected = rows.wait("customEvents", lambda r: r["name"] == "Queue.PoisonMessage.Inspected"
+                          and dim(r, "game.correlation_id") == cid)
+    assert len(inspected) >= 1
+    assert dim(inspected[0], "game.queue.encoding") == "plain-json"
+    assert dim(inspected[0], "game.event.type") == "player.move"
+    assert dim(inspected[0], "messaging.destination.name") == "player-move-poison"
+
+
+def test_invalid_envelope_is_dead_lettered_once_not_retried(running_app: RunningApp, rows: TelemetryRows) -> None:
+    cid = f"broken-{uuid.uuid4()}"
+    text = json.dumps({"version": 99, "correlation_id": cid, "payload": {}})
+    _queue(running_app, "player-move").send_message(text)
+    running_app.wait_idle(timeout=30)
+    assert [_decoded(t) for t in _poison_texts(running_app, "player-move") if cid in _decoded(t)] == [text]
+    dead = rows.wait("customEvents", lambda r: r["name"] == "Queue.Message.DeadLettered"
+                     and dim(r, "game.correlation_id") == cid)
+    assert len(dead) == 1
+    assert dim(dead[0], "game.queue.dead_letter_reason") == "invalid_message:version"
+    assert dim(dead[0], "game.queue.dequeue_count") == "1"
+    attempts = rows.wait("requests", lambda r: dim(r, "game.correlation_id") == cid)
+    assert len(attempts) == 1 and dim(attempts[0], "game.outcome") == "dead_lettered"
+
+
+def test_unknown_player_is_a_permanent_failure_dead_lettered_once(running_app: RunningApp,
+                                                                  rows: TelemetryRows) -> None:
+    cid = f"ghost-{uuid.uuid4()}"
+    message = _move_envelope(str(uuid.uuid4()), "north", cid)
+    _queue(running_app, "player-move").send_message(message.to_json())
+    running_app.wait_idle(timeout=30)
+    dead = rows.wait("customEvents", lambda r: r["name"] == "Queue.Message.DeadLettered"
+                     and dim(r, "game.correlation_id") == cid)
+    assert [dim(d, "game.queue.dead_letter_reason") for d in dead] == ["not_found"]
+    assert dim(dead[0], "game.event.id") == message.event_id
+
+
+def test_redelivered_event_changes_nothing_twice(running_app: RunningApp, rows: TelemetryRows) -> None:
+    player = _player(running_app)
+    cid = f"dup-{uuid.uuid4()}"
+    message = _move_envelope(player, "north", cid)
+    client = _queue(running_app, "player-move")
+    client.send_message(message.to_json())
+    running_app.wait_idle()
+    client.send_message(message.to_json())  # the same event delivered again
+    running_app.wait_idle()
+    handled = rows.wait("requests", lambda r: dim(r, "game.correlation_id") == cid, count=2)
+    assert sorted(dim(r, "game.outcome") for r in handled) == ["duplicate", "succeeded"]
+    moved = rows.wait("customEvents", lambda r: r["name"] == "Navigation.Move.Succeeded"
+                      and dim(r, "game.correlation_id") == cid)
+    assert len(moved) == 1
