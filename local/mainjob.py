@@ -87,7 +87,8 @@ def run(args: argparse.Namespace, stack: LocalStack, world: list[dict[str, Any]]
     os.environ.setdefault("INTEGRITY_SIGNING_KEY", APP_DEFAULTS["INTEGRITY_SIGNING_KEY"])
     recorded = baseline.record_seed(gateway, world)
     say(f"integrity baseline v{recorded.version} recorded over {len(recorded.hashes)} locations")
-    app = RunningApp.start(stack, {"TELEMETRY_SAMPLING_PERCENTAGE": f"{args.sampling:g}"})
+    app = RunningApp.start(stack, {"TELEMETRY_SAMPLING_PERCENTAGE": f"{args.sampling:g}",
+                                   "AI_BUDGETS_FILE": str(ROOT / "local" / "demo_budgets.json")})
     say(f"local Functions host on {app.base_url} ({len(app.get('/admin/host/status').body['functions'])} functions)")
     templates = load_templates(DATA / "prompts")
     session = GameSession(app, {loc["id"]: loc for loc in world}, templates, args.seed)
@@ -245,6 +246,9 @@ def _ai(report: Report, rows: TelemetryRows, costs: dict[str, Any], tally: Any) 
     report.data["ai"] = costs
     report.check("AI rollups account for every completion", total_calls == tally.ai_completions,
                  f"rollups {total_calls}, completions {tally.ai_completions}")
+    blocked = guardrails.get("Ai.Budget.Blocked", 0)
+    report.check("every budget refusal the job saw is an Ai.Budget.Blocked event", blocked == tally.ai_blocked,
+                 f"{tally.ai_blocked} refusals, {blocked} events")
 
 
 def _integrity(report: Report, integrity: dict[str, Any]) -> None:
