@@ -70,7 +70,7 @@ def test_ctrl_c_leaves_no_process_or_port_behind(tmp_path: Path) -> None:
     ports = {int(p) for v in settings.values() for p in re.findall(r"127\.0\.0\.1:(\d+)", v)}
     assert len(ports) >= 4 and any(_listening(p) for p in ports)
     children = [pid for pid in _processes_mentioning(str(tmp_path)) if pid != job.pid]
-    assert len(children) >= 4  # azurite, cosmos server, ingest, host
+    assert len(children) >= 3  # azurite (cwd), ingest (--out), host (its settings); the Cosmos server by its port
     job.send_signal(signal.SIGINT)  # what a terminal's Ctrl-C sends to the foreground job
     job.communicate(timeout=60)
     assert job.returncode == 130
