@@ -8,8 +8,8 @@ from cost.functions import bp as cost_functions
 from game.functions import bp as game_functions
 from integrity.functions import bp as integrity_functions
 from shared import runtime
-from shared.platform_functions import bp as platform_functions
 from shared.operations import ALWAYS_KEPT
+from shared.platform_functions import bp as platform_functions
 from shared.settings import AppSettings
 from shared.telemetry.setup import configure
 

@@ -15,9 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
-from shared.settings import AI_BUDGETS_FILE
-
 from cost.money import MoneyError, usd_to_nusd
+from shared.settings import AI_BUDGETS_FILE
 
 BUDGETS_FILE: Final = Path(__file__).resolve().parent / "budgets.json"
 FEATURE_PATTERN: Final = r"[a-z0-9][a-z0-9-]{0,63}"

@@ -32,10 +32,9 @@ from typing import TYPE_CHECKING, Final
 from cost import attributes as cattr
 from cost.events import ENCODING_LOAD_FAILED, ENCODING_SUBSTITUTED
 from cost.once import Once
+from shared.settings import TIKTOKEN_CACHE_DIR
 from shared.telemetry import attributes as attr
 from shared.telemetry import emit
-
-from shared.settings import TIKTOKEN_CACHE_DIR
 
 if TYPE_CHECKING:
     from tiktoken import Encoding

@@ -22,8 +22,15 @@ from typing import Any
 
 from integrity import attributes as ia
 from integrity import signing
-from integrity.baseline_doc import (Baseline, BaselineProblem, BaselineRejected, BaselineSource, signed_document,
-                                    verify_document, version_of)
+from integrity.baseline_doc import (
+    Baseline,
+    BaselineProblem,
+    BaselineRejected,
+    BaselineSource,
+    signed_document,
+    verify_document,
+    version_of,
+)
 from integrity.canonical import is_hash, location_hash
 from integrity.containers import BASELINES
 from integrity.events import BASELINE_RECORDED, BASELINE_REJECTED

@@ -1,9 +1,8 @@
 """The integrity events. All are always kept (never sampled): integrity evidence must not be a statistical guess."""
 
+from integrity import attributes as ia
 from shared.telemetry import attributes as attr
 from shared.telemetry.events import Sampling, define
-
-from integrity import attributes as ia
 
 RUN_COMPLETED = define(
     "Integrity.Run.Completed",

@@ -19,17 +19,27 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Mapping
+from typing import Any
 
 import azure.functions as func
 from azure.functions.queue import QueueMessage
 
 from local.host_http import HttpServer, Route, RouteTable, response_parts
 from local.host_invoke import Invoker, host_traceparent
-from local.host_model import (HTTP_TRIGGER, QUEUE_TRIGGER, TIMER_TRIGGER, FunctionInfo, HostOptions,
-                              HostStartError, Settings, discover, read_host_json)
+from local.host_model import (
+    HTTP_TRIGGER,
+    QUEUE_TRIGGER,
+    TIMER_TRIGGER,
+    FunctionInfo,
+    HostOptions,
+    HostStartError,
+    Settings,
+    discover,
+    read_host_json,
+)
 from local.host_queues import QueueClients, QueueOutputs, QueuePoller
 from local.host_timers import TimerRunner
 
@@ -79,7 +89,7 @@ class LocalHost:
             self._functions = discover(self.app, self.settings)
         return list(self._functions)
 
-    def start(self) -> "LocalHost":
+    def start(self) -> LocalHost:
         """Index, validate and start every listener; any problem stops what started and raises."""
         if self._running:
             return self
@@ -143,7 +153,7 @@ class LocalHost:
             log.info("host stopped port=%s", self.port)
         self._running = False
 
-    def __enter__(self) -> "LocalHost":
+    def __enter__(self) -> LocalHost:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -224,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         try:
             self._dispatch_unguarded()
-        except (ConnectionError, socket.timeout):
+        except (TimeoutError, ConnectionError):
             self.close_connection = True
         except Exception:  # a host bug must still answer, as Kestrel would, and show in the log
             log.exception("http dispatch failed path=%s", self.path)

@@ -11,9 +11,10 @@ import json
 import os
 import re
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import azure.functions as func
 from azure.functions import _abc as azf_abc

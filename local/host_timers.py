@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from azure.functions.timer import TimerRequest
 from croniter import croniter
@@ -59,7 +59,7 @@ def timer_request(schedule: Schedule, occurrence: datetime, now: datetime, past_
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class TimerRunner:

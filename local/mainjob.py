@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter, defaultdict
 import os
 import sys
 import time
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -184,7 +184,7 @@ def build(args: argparse.Namespace, telemetry_dir: Path, session: GameSession, r
     report.add("Session", [
         f"  seed {args.seed}, {len(session.positions)} players, {args.events} actions, {sum(tally.sent.values())} "
         f"HTTP requests, sampling {args.sampling:g} %, {seconds:.0f} s in all",
-        f"  HTTP statuses: " + ", ".join(f"{op} {st}: {n}" for (op, st), n in sorted(tally.statuses.items())),
+        "  HTTP statuses: " + ", ".join(f"{op} {st}: {n}" for (op, st), n in sorted(tally.statuses.items())),
     ])
     lines, stats = operations_table(rows)
     report.add("Operations (requests rows; count = sum(itemCount); RU/op = Cosmos RU per invocation)", lines)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
-from azure.cosmos import exceptions as cosmos_errors
 from azure.core import MatchConditions
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+from azure.cosmos import ContainerProxy, CosmosClient, PartitionKey
+from azure.cosmos import exceptions as cosmos_errors
 from opentelemetry.trace import SpanKind
 
 from shared.errors import AppError, ErrorCode
@@ -132,7 +132,8 @@ class InstrumentedContainer:
     def _call(self, operation: str, partition_key: str | None) -> Iterator[Callable[..., None]]:
         with timed(f"{self.name} {operation}", kind=SpanKind.CLIENT, attributes={
             attr.DB_SYSTEM: DB_SYSTEM, attr.DB_OPERATION: operation, attr.DB_COLLECTION: self.name,
-            attr.DB_NAMESPACE: self._database, attr.COSMOS_CONTAINER: self.name, attr.COSMOS_PARTITION_KEY: self._key_for_telemetry(partition_key),
+            attr.DB_NAMESPACE: self._database, attr.COSMOS_CONTAINER: self.name,
+            attr.COSMOS_PARTITION_KEY: self._key_for_telemetry(partition_key),
         }) as timing:
             recorder = _ChargeRecorder(timing)
             try:

@@ -3,7 +3,9 @@
 Settings are read once, in ``function_app.py``, into an immutable :class:`AppSettings` that is passed to the parts
 that need it. A few are read when used instead: timer schedules (:func:`schedule`, resolved like the host's
 ``%NAME%``), secrets that may rotate (the integrity signing key, in ``integrity/signing.py``), and files and folders
-libraries read themselves (``TIKTOKEN_CACHE_DIR``, ``AI_BUDGETS_FILE``, read by ``cost/``). A malformed optional value falls back to its default and is
+libraries read themselves (``TIKTOKEN_CACHE_DIR``, ``AI_BUDGETS_FILE``, read by ``cost/``).
+
+A malformed optional value falls back to its default and is
 reported (see :attr:`AppSettings.rejected`), never silently; a missing required value is a clear start-up error.
 """
 

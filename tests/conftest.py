@@ -14,6 +14,8 @@ import pytest
 
 from local.stack import LocalStack, StackEndpoints
 from shared.cosmos import CosmosGateway
+from shared.telemetry.testing import Captured, captured_events
+from tests.app_fixtures import rows, running_app  # noqa: F401  - fixtures for every test module
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -40,3 +42,10 @@ def gateway(stack: StackEndpoints, request: pytest.FixtureRequest) -> CosmosGate
     """A Cosmos gateway on a database of this test module's own."""
     name = f"{request.module.__name__.rsplit('.', 1)[-1]}-{uuid.uuid4().hex[:6]}"
     return CosmosGateway(stack.cosmos_endpoint, stack.cosmos_key, name)
+
+
+@pytest.fixture()
+def emitted() -> Iterator[Captured]:
+    """Events emitted during the test, as ``(name, dimensions)``."""
+    with captured_events() as seen:
+        yield seen

@@ -22,7 +22,6 @@ from cost.budget_config import BudgetConfig, BudgetConfigError, load_budgets
 from cost.containers import BUDGETS
 from cost.money import usd_to_nusd
 from shared.cosmos import CosmosGateway, InstrumentedContainer
-from shared.telemetry import pipeline
 
 AT = datetime(2026, 3, 1, 14, 20, tzinfo=UTC)
 USD = 1_000_000_000
@@ -42,19 +41,6 @@ def container(gateway: CosmosGateway) -> InstrumentedContainer:
     return gateway.container(BUDGETS)
 
 
-@pytest.fixture()
-def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    seen: list[tuple[str, dict[str, Any]]] = []
-    original = pipeline.run
-
-    def capture(event: pipeline.Event, processors: Any = pipeline.DEFAULT_PROCESSORS) -> pipeline.Event | None:
-        result = original(event, processors)
-        if result is not None:
-            seen.append((result["spec"].name, dict(result["attributes"])))
-        return result
-
-    monkeypatch.setattr(pipeline, "run", capture)
-    return seen
 
 
 def _doc(container: InstrumentedContainer, feature: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from cost import prices as prices_module
 from cost.money import format_usd, usd_to_nusd
 from cost.prices import CEILING, Price, PriceTable, PriceTableError, Usage, UsageError, cost_nusd, load_prices
-from shared.telemetry import pipeline
+from shared.telemetry.testing import Captured
 
 AT = datetime(2025, 6, 1, 12, tzinfo=UTC)
 TABLE: dict[str, Any] = {
@@ -36,17 +36,6 @@ def _table(change: dict[str, Any] | None = None, model: str = "gpt-x") -> str:
     return json.dumps(data)
 
 
-@pytest.fixture()
-def emitted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    names: list[str] = []
-    original = pipeline.run
-
-    def capture(event: pipeline.Event, processors: Any = pipeline.DEFAULT_PROCESSORS) -> pipeline.Event | None:
-        names.append(event["spec"].name)
-        return original(event, processors)
-
-    monkeypatch.setattr(pipeline, "run", capture)
-    return names
 
 
 def test_case_4_cached_tokens_are_a_subset_of_prompt_tokens() -> None:
@@ -91,12 +80,12 @@ def test_a_dated_snapshot_id_is_priced_as_its_model() -> None:
     assert load_prices().price("gpt-4o-mini", AT).model == "gpt-4o-mini"
 
 
-def test_case_8_unknown_model_is_priced_at_the_ceiling_flagged_and_reported_once(emitted: list[str]) -> None:
+def test_case_8_unknown_model_is_priced_at_the_ceiling_flagged_and_reported_once(emitted: Captured) -> None:
     table = PriceTable.from_json(_table())
     first = table.cost(Usage(1000, 100), "brand-new-model", AT)
     second = table.cost(Usage(1000, 100), "brand-new-model", AT)
     assert first.ceiling and first.nusd == second.nusd == 1000 * 15_000 + 100 * 60_000 > 0
-    assert emitted == ["Ai.Price.CeilingApplied"]
+    assert [name for name, _ in emitted] == ["Ai.Price.CeilingApplied"]
 
 
 def test_usage_before_a_models_first_price_is_priced_at_the_ceiling() -> None:

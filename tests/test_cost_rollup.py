@@ -12,7 +12,6 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +20,6 @@ from cost.periods import hour_key
 from cost.rollup import Rollup, Totals, marker_id
 from local.stack import StackEndpoints
 from shared.cosmos import CosmosGateway
-from shared.telemetry import pipeline
 
 FIRST_HOUR = datetime(2030, 1, 1, 22, tzinfo=UTC)
 OCCURRENCE = datetime(2030, 1, 2, 1, 5, tzinfo=UTC)  # hours 22, 23 (day 1 closes) and 00 final; 01 is open
@@ -62,19 +60,6 @@ class Parts:
         return {doc["id"]: doc for doc in self.rollups.query("SELECT * FROM c")}
 
 
-@pytest.fixture()
-def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    seen: list[tuple[str, dict[str, Any]]] = []
-    original = pipeline.run
-
-    def capture(event: pipeline.Event, processors: Any = pipeline.DEFAULT_PROCESSORS) -> pipeline.Event | None:
-        result = original(event, processors)
-        if result is not None:
-            seen.append((result["spec"].name, dict(result["attributes"])))
-        return result
-
-    monkeypatch.setattr(pipeline, "run", capture)
-    return seen
 
 
 def _expected(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], tuple[Totals, bool]]:

@@ -21,7 +21,6 @@ from cost.prices import Usage, load_prices
 from cost.usage import RECORDED, SETTLED, Completion, UsageRecorder
 from shared.cosmos import CosmosGateway
 from shared.errors import AppError
-from shared.telemetry import pipeline
 
 ESTIMATED_AT = datetime(2026, 3, 1, 14, 59, 58, tzinfo=UTC)
 REPORTED_AT = ESTIMATED_AT + timedelta(seconds=4)  # the next hour: the reservation stays in the estimate's window
@@ -34,19 +33,6 @@ def parts(gateway: CosmosGateway) -> tuple[UsageRecorder, BudgetLedger, Any]:
     return UsageRecorder(usage, ledger, load_prices()), ledger, usage
 
 
-@pytest.fixture()
-def emitted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    seen: list[tuple[str, dict[str, Any]]] = []
-    original = pipeline.run
-
-    def capture(event: pipeline.Event, processors: Any = pipeline.DEFAULT_PROCESSORS) -> pipeline.Event | None:
-        result = original(event, processors)
-        if result is not None:
-            seen.append((result["spec"].name, dict(result["attributes"])))
-        return result
-
-    monkeypatch.setattr(pipeline, "run", capture)
-    return seen
 
 
 def _completion(feature: str, generation_id: str, model: str = "gpt-4o") -> Completion:

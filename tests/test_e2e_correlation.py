@@ -14,7 +14,6 @@ import pytest
 
 from local.app import RunningApp
 from local.telemetry_rows import TelemetryRows, dim
-from tests.app_fixtures import running_app, rows  # noqa: F401  (fixtures)
 
 JETTY = "a4d1c3f1-5b2a-4f7d-9d4b-8f0c2a6b7e21"
 NORTH_OF_JETTY = "f7c9b2ad-1e34-4c6f-8d5a-2b7e9c4f1a53"

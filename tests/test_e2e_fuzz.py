@@ -15,7 +15,6 @@ from local.app import RunningApp
 from local.telemetry_rows import TelemetryRows, dim
 from shared import envelope
 from shared.envelope import EventType
-from tests.app_fixtures import rows, running_app  # noqa: F401  (fixtures)
 
 ROUTES = [("POST", "/api/players"), ("POST", "/api/players/{id}/moves"), ("POST", "/api/players/{id}/look"),
           ("GET", "/api/locations/{id}"), ("PUT", "/api/locations/{id}"), ("POST", "/api/ai/estimate"),

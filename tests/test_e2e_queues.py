@@ -12,7 +12,6 @@ from local.app import RunningApp
 from local.telemetry_rows import TelemetryRows, dim
 from shared import envelope
 from shared.envelope import EventType
-from tests.app_fixtures import running_app, rows  # noqa: F401  (fixtures)
 
 JETTY = "a4d1c3f1-5b2a-4f7d-9d4b-8f0c2a6b7e21"
 

@@ -16,7 +16,7 @@ from local.app import RunningApp
 from local.stack import LocalStack
 from local.telemetry_rows import TelemetryRows, dim, weighted_count
 from shared.telemetry.sampling import score
-from tests.app_fixtures import rows, start_app  # noqa: F401  (fixture)
+from tests.app_fixtures import start_app
 
 JETTY = "a4d1c3f1-5b2a-4f7d-9d4b-8f0c2a6b7e21"
 PERCENT = 25.0

@@ -20,8 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integrity import signing
-from integrity.baseline_doc import (BaselineProblem, BaselineRejected, BaselineSource, baseline_id, signed_document,
-                                    verify_document)
+from integrity.baseline_doc import (
+    BaselineProblem,
+    BaselineRejected,
+    BaselineSource,
+    baseline_id,
+    signed_document,
+    verify_document,
+)
 from integrity.canonical import UnhashableLocation, canonical_bytes, content_of, is_hash, location_hash
 from integrity.compare import Verdict, compare, counts, drifted
 from shared.errors import AppError, ErrorCode

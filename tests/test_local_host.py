@@ -28,8 +28,22 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from host_fixtures import (FAIL_QUEUE, FIXTURES, MAX_DEQUEUE, ROOT, TIMER_SCHEDULE, host, host_json,  # noqa: E402,F401
-                           peek_json, peek_texts, queue, sample, sample_settings, send_b64, wait_for)
+from host_fixtures import (  # noqa: E402,F401
+    FAIL_QUEUE,
+    FIXTURES,
+    MAX_DEQUEUE,
+    ROOT,
+    TIMER_SCHEDULE,
+    host,
+    host_json,
+    peek_json,
+    peek_texts,
+    queue,
+    sample,
+    sample_settings,
+    send_b64,
+    wait_for,
+)
 
 from local.host import HostStartError, LocalHost  # noqa: E402
 from local.host_invoke import host_traceparent, parse_traceparent  # noqa: E402

@@ -49,7 +49,8 @@ class Handled:
 Handler = Callable[[QueueCall], Handled | None]
 
 
-def queue_function(operation: str, event_type: EventType, *, payload: Schema) -> Callable[[Handler], Callable[..., Any]]:
+def queue_function(operation: str, event_type: EventType, *,
+                   payload: Schema) -> Callable[[Handler], Callable[..., Any]]:
     """Wrap ``handler(call) -> Handled | None`` as an Azure queue function ``(msg, context) -> None``."""
 
     def decorate(handler: Handler) -> Callable[..., Any]:

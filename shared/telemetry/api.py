@@ -6,7 +6,7 @@ that never set telemetry up pay almost nothing and send nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from opentelemetry import metrics, trace
 from opentelemetry._logs import SeverityNumber, get_logger
@@ -19,6 +19,7 @@ CUSTOM_EVENT_NAME = "microsoft.custom_event.name"
 """Log-record attribute that makes the Azure Monitor exporter write a ``customEvents`` row with this name."""
 
 _flushers: list = []
+_listeners: list[Callable[[str, dict[str, object]], None]] = []
 
 
 def tracer() -> trace.Tracer:
@@ -35,11 +36,22 @@ def emit(spec: EventSpec, dimensions: Mapping[str, object] | None = None) -> boo
     if event is None:
         return False
     attributes = dict(event["attributes"])
+    for listener in _listeners:
+        listener(spec.name, dict(attributes))
     attributes[CUSTOM_EVENT_NAME] = spec.name
     get_logger(INSTRUMENTATION).emit(
         severity_number=SeverityNumber.INFO, body=spec.name, attributes=attributes
     )
     return True
+
+
+def add_listener(listener: Callable[[str, dict[str, object]], None]) -> None:
+    """Also hand every kept event to ``listener`` (see :mod:`shared.telemetry.testing`)."""
+    _listeners.append(listener)
+
+
+def remove_listener(listener: Callable[[str, dict[str, object]], None]) -> None:
+    _listeners.remove(listener)
 
 
 def register_flusher(flush_callable) -> None:  # type: ignore[no-untyped-def]
