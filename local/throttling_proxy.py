@@ -1,12 +1,15 @@
 """A fault injector for Cosmos DB throttling: an HTTP proxy that answers 429 when told to.
 
-Why it exists: the local Cosmos server (``@vercel/cosmosdb-server``) never answers 429, so nothing local can show how
-the app behaves when Cosmos throttles (field case 9). This proxy sits between the real ``azure-cosmos`` SDK and the
-real local Cosmos server and forwards every request unchanged, with one exception: after ``throttle_next(k, ...)`` the
-next ``k`` requests that match are answered by the proxy itself with a 429 shaped like the one real Cosmos sends
-(``x-ms-retry-after-ms``, ``x-ms-substatus: 3200``, ``x-ms-request-charge: 0``, ``x-ms-activity-id`` and a
-``TooManyRequests`` JSON body). Everything else, including every retry the SDK makes after a 429, goes to the real
-server. It is a test tool; nothing in the app uses it.
+It is used only because the local Cosmos server (``@vercel/cosmosdb-server``) cannot produce real 429s, so nothing
+local could otherwise show how the app behaves when Cosmos throttles (field case 9). It sits between the real
+``azure-cosmos`` SDK and the real local Cosmos server, and everything is forwarded to the real server unchanged, with
+one exception: after ``throttle_next(k, ...)`` the next ``k`` requests that match are answered by the proxy itself
+with a 429 shaped like the one real Cosmos sends (``x-ms-retry-after-ms``, ``x-ms-substatus: 3200``,
+``x-ms-request-charge: 0``, ``x-ms-activity-id`` and a ``TooManyRequests`` JSON body). Every retry the SDK makes after
+a 429 goes to the real server like any other request. The only other knob, ``round_trip(ms, ...)``, holds matching
+requests for a few milliseconds before forwarding them, standing for the network round trip to a remote Cosmos
+account (the local server answers in about a millisecond, which hides how concurrent writers interleave in Azure).
+It is a test tool; nothing in the app uses it.
 
 It also records every request it sees (method, path, kind, partition key, the status it answered), so a test can count
 what really went over the wire: how many times the SDK retried, which documents the writers touched.
@@ -27,6 +30,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -58,9 +62,25 @@ class Seen:
     status: int
     throttled: bool
 
+    @property
+    def name(self) -> str:
+        """The path's last segment, unquoted: the document id of ``…/docs/{id}``."""
+        return unquote(urlsplit(self.path).path.rstrip("/").rsplit("/", 1)[-1])
+
 
 Predicate = Callable[[str, str], bool]
-"""``(method, path) -> bool``: which requests a throttle applies to."""
+"""``(method, path) -> bool``: which requests a throttle (or a round trip) applies to."""
+
+
+def _NOTHING(method: str, path: str) -> bool:  # noqa: N802
+    return False
+
+
+def _matching(method: str | None, path_contains: str | None, match: Predicate | None) -> Predicate:
+    def predicate(m: str, p: str) -> bool:
+        return ((method is None or m == method) and (path_contains is None or path_contains in p)
+                and (match is None or match(m, p)))
+    return predicate
 
 
 def path_kind(path: str, *, query: bool = False) -> str:
@@ -91,7 +111,9 @@ class ThrottlingProxy:
         self._upstream = (target.hostname, target.port)
         self._lock = threading.Lock()
         self._pending = 0
-        self._predicate: Predicate = lambda method, path: False
+        self._predicate: Predicate = _NOTHING
+        self._delay_s = 0.0
+        self._delayed: Predicate = _NOTHING
         self._seen: list[Seen] = []
         self._server: _Server | None = None
         self._serve_thread: threading.Thread | None = None
@@ -145,13 +167,20 @@ class ThrottlingProxy:
         """Answer 429 to the next ``k`` requests matching all given conditions (replaces any earlier setting)."""
         if k < 0:
             raise ValueError("k must be >= 0")
-
-        def predicate(m: str, p: str) -> bool:
-            return ((method is None or m == method) and (path_contains is None or path_contains in p)
-                    and (match is None or match(m, p)))
-
         with self._lock:
-            self._pending, self._predicate = k, predicate
+            self._pending, self._predicate = k, _matching(method, path_contains, match)
+
+    def round_trip(self, ms: float, *, method: str | None = None, path_contains: str | None = None,
+                   match: Predicate | None = None) -> None:
+        """Hold every forwarded request matching all given conditions ``ms`` milliseconds (0: none) until reset."""
+        if ms < 0:
+            raise ValueError("ms must be >= 0")
+        with self._lock:
+            self._delay_s, self._delayed = ms / 1000, _matching(method, path_contains, match)
+
+    def _delay_for(self, method: str, path: str) -> float:
+        with self._lock:
+            return self._delay_s if self._delay_s and self._delayed(method, path) else 0.0
 
     @property
     def throttles_pending(self) -> int:
@@ -184,10 +213,11 @@ class ThrottlingProxy:
         return self.counts()[(method, kind)]
 
     def reset(self) -> None:
-        """Forget what was seen and cancel pending throttles."""
+        """Forget what was seen; cancel pending throttles and round trips."""
         with self._lock:
             self._seen.clear()
-            self._pending = 0
+            self._pending, self._predicate = 0, _NOTHING
+            self._delay_s, self._delayed = 0.0, _NOTHING
 
 
 class _Server(ThreadingHTTPServer):
@@ -232,6 +262,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the SDK reuses its connections, as it does with real Cosmos
+    disable_nagle_algorithm = True  # headers and body are two writes: without this, each answer waits ~40 ms
     server: _Server
     _upstream: http.client.HTTPConnection | None = None
 
@@ -248,12 +279,23 @@ class _Handler(BaseHTTPRequestHandler):
         query = self.command == "POST" and (self.headers.get(_IS_QUERY) or "").lower() == "true"
         kind = path_kind(self.path, query=query)
         pk = self.headers.get(_PARTITION_KEY)
+        # Recorded before the answer is written, so whoever got the answer also finds the request in ``seen``.
         if proxy._should_throttle(self.command, self.path):  # noqa: SLF001 (one module)
-            self._answer_throttled()
             proxy._record(Seen(self.command, self.path, kind, pk, 429, True))  # noqa: SLF001
+            self._answer_throttled()
             return
-        status = self._forward(body)
-        proxy._record(Seen(self.command, self.path, kind, pk, status, False))  # noqa: SLF001
+        if delay := proxy._delay_for(self.command, self.path):  # noqa: SLF001
+            time.sleep(delay)
+        response, payload = self._forward(body)
+        proxy._record(Seen(self.command, self.path, kind, pk, response.status, False))  # noqa: SLF001
+        self.send_response_only(response.status, response.reason)
+        for name, value in response.getheaders():
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _forward_or_throttle  # noqa: N815
 
@@ -269,7 +311,19 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else None
 
-    def _forward(self, body: bytes | None) -> int:
+    def _forward(self, body: bytes | None) -> tuple[http.client.HTTPResponse, bytes]:
+        reused = self._upstream is not None
+        try:
+            return self._exchange(body)
+        except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+            if not reused:
+                raise
+            # The server closed an idle keep-alive connection just as we reused it (Node's keepAliveTimeout):
+            # the request never reached it, so send it once more on a fresh connection. Transport only: every
+            # answer the server gives, 429 and 5xx included, goes back to the SDK unchanged.
+            return self._exchange(body)
+
+    def _exchange(self, body: bytes | None) -> tuple[http.client.HTTPResponse, bytes]:
         if self._upstream is None:
             self._upstream = http.client.HTTPConnection(*self.server.proxy._upstream, timeout=30)  # noqa: SLF001
         conn = self._upstream
@@ -282,20 +336,11 @@ class _Handler(BaseHTTPRequestHandler):
                 conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body)
             response = conn.getresponse()
-            payload = response.read()
+            return response, response.read()
         except (OSError, http.client.HTTPException):
             conn.close()
             self._upstream = None
             raise
-        self.send_response_only(response.status, response.reason)
-        for name, value in response.getheaders():
-            if name.lower() not in _HOP_BY_HOP:
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-        return response.status
 
     def _answer_throttled(self) -> None:
         payload = json.dumps({

@@ -1,7 +1,8 @@
 """Cosmos DB access through the real ``azure-cosmos`` SDK, every call recorded as a dependency.
 
 Each call records operation, container, partition key (pseudonymised for player containers), status and
-sub-status, the RU charge Cosmos reported (``x-ms-request-charge``) and the 429 retries the SDK absorbed. The SDK
+sub-status, the RU charge Cosmos reported (``x-ms-request-charge``) and the 429 retries the SDK absorbed (counted
+from every HTTP response the call received, see ``_ChargeRecorder``). The SDK
 already retries throttled requests (about 9 times, honouring ``x-ms-retry-after-ms``): there is deliberately no
 second retry layer here (field case 9); a 429 the SDK gave up on surfaces as a transient ``throttled`` error.
 """
@@ -9,7 +10,7 @@ second retry layer here (field case 9); a 429 the SDK gave up on surfaces as a t
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,6 @@ DB_SYSTEM = "cosmosdb"
 THROTTLED = 429
 _CHARGE = "x-ms-request-charge"
 _SUBSTATUS = "x-ms-substatus"
-_THROTTLE_RETRIES = "x-ms-throttle-retry-count"
 _EXPECTED = (404, 409, 412)
 """Statuses the callers handle as answers (missing, exists, changed), not failures."""
 _IF_MATCH = MatchConditions.IfNotModified
@@ -83,7 +83,8 @@ class InstrumentedContainer:
     def read(self, item_id: str, partition_key: str) -> dict[str, Any] | None:
         try:
             with self._call("read_item", partition_key) as hook:
-                return self.proxy.read_item(item_id, partition_key=partition_key, response_hook=hook)
+                return self.proxy.read_item(item_id, partition_key=partition_key, response_hook=hook,
+                                            raw_response_hook=hook.on_http_response)
         except cosmos_errors.CosmosResourceNotFoundError:
             return None
 
@@ -91,27 +92,28 @@ class InstrumentedContainer:
         """Create; ``None`` when an item with this id already exists (the caller decides what that means)."""
         try:
             with self._call("create_item", partition_key) as hook:
-                return self.proxy.create_item(item, response_hook=hook)
+                return self.proxy.create_item(item, response_hook=hook, raw_response_hook=hook.on_http_response)
         except cosmos_errors.CosmosResourceExistsError:
             return None
 
     def upsert(self, item: dict[str, Any], partition_key: str) -> dict[str, Any]:
         with self._call("upsert_item", partition_key) as hook:
-            return self.proxy.upsert_item(item, response_hook=hook)
+            return self.proxy.upsert_item(item, response_hook=hook, raw_response_hook=hook.on_http_response)
 
     def replace_if_match(self, item: dict[str, Any], partition_key: str, etag: str) -> dict[str, Any] | None:
         """Optimistic concurrency: ``None`` when the item changed since ``etag`` was read (412)."""
         try:
             with self._call("replace_item", partition_key) as hook:
                 return self.proxy.replace_item(item["id"], item, etag=etag, match_condition=_IF_MATCH,
-                                               response_hook=hook)
+                                               response_hook=hook, raw_response_hook=hook.on_http_response)
         except cosmos_errors.CosmosAccessConditionFailedError:
             return None
 
     def delete(self, item_id: str, partition_key: str) -> bool:
         try:
             with self._call("delete_item", partition_key) as hook:
-                self.proxy.delete_item(item_id, partition_key=partition_key, response_hook=hook)
+                self.proxy.delete_item(item_id, partition_key=partition_key, response_hook=hook,
+                                      raw_response_hook=hook.on_http_response)
                 return True
         except cosmos_errors.CosmosResourceNotFoundError:
             return False
@@ -126,10 +128,11 @@ class InstrumentedContainer:
         else:
             kwargs["partition_key"] = partition_key
         with self._call("query_items", partition_key) as hook:
-            return list(self.proxy.query_items(sql, response_hook=hook, **kwargs))
+            return list(self.proxy.query_items(sql, response_hook=hook, raw_response_hook=hook.on_http_response,
+                                               **kwargs))
 
     @contextmanager
-    def _call(self, operation: str, partition_key: str | None) -> Iterator[Callable[..., None]]:
+    def _call(self, operation: str, partition_key: str | None) -> Iterator[_ChargeRecorder]:
         with timed(f"{self.name} {operation}", kind=SpanKind.CLIENT, attributes={
             attr.DB_SYSTEM: DB_SYSTEM, attr.DB_OPERATION: operation, attr.DB_COLLECTION: self.name,
             attr.DB_NAMESPACE: self._database, attr.COSMOS_CONTAINER: self.name,
@@ -154,22 +157,35 @@ class InstrumentedContainer:
 
 
 class _ChargeRecorder:
-    """The SDK's ``response_hook``: accumulates RU over every page and notes the throttles it absorbed."""
+    """The SDK's hooks: ``response_hook`` accumulates RU over every page; ``raw_response_hook`` sees every HTTP
+    response, the 429s the SDK retried included, and counts them.
+
+    Not ``x-ms-throttle-retry-count``: azure-cosmos (4.17) writes that header into
+    ``client_connection.last_response_headers`` while it still holds the *previous* call's headers, and then
+    replaces it with this call's, so a ``response_hook`` never sees it (and the client-wide attribute is shared
+    across threads anyway).
+    """
 
     def __init__(self, timing: Timing) -> None:
         self._timing = timing
         self._charge = 0.0
-        self._retries = 0
+        self._throttled = 0
         self._status: int | None = None
 
     def __call__(self, headers: Mapping[str, Any], *_: Any) -> None:
         self._charge += float(headers.get(_CHARGE, 0) or 0)
-        self._retries += int(headers.get(_THROTTLE_RETRIES, 0) or 0)
+
+    def on_http_response(self, response: Any) -> None:
+        """azure-core's ``raw_response_hook``: called with the ``PipelineResponse`` of every attempt."""
+        if response.http_response.status_code == THROTTLED:
+            self._throttled += 1
 
     def finish(self, default_status: int) -> None:
-        self._timing.set(attr.DB_STATUS_CODE, self._status or default_status)
+        status = self._status or default_status
+        self._timing.set(attr.DB_STATUS_CODE, status)
         self._timing.set(attr.COSMOS_REQUEST_CHARGE, round(self._charge, 2))
-        self._timing.set(attr.COSMOS_THROTTLE_RETRIES, self._retries)
+        # Retries absorbed: every 429 but the one the SDK gave up on (if it gave up).
+        self._timing.set(attr.COSMOS_THROTTLE_RETRIES, self._throttled - (1 if status == THROTTLED else 0))
 
     def failed(self, exc: cosmos_errors.CosmosHttpResponseError) -> None:
         headers = exc.headers or {}
