@@ -6,11 +6,13 @@ close to what a careful hand-written version would pay: the target is at most 1.
     .venv/bin/python bench/wrapper_overhead.py [--n 20000] [--repeats 7] [--profile]
 
 Both cases run in one process on the providers ``shared.telemetry.setup.configure`` installs (our sampler and span
-processors included), with no-op exporters. Each invocation emits the same items: a SERVER span, a CLIENT child span,
-one custom event (log record), two duration-histogram records, and a JSON ``HttpResponse`` with the correlation
-header. A check pass records what both cases export and compares it before anything is timed. Case A (ours) is a
-no-op handler wrapped by ``http_function``; case B (raw) writes the same telemetry by hand. Repeats alternate
-A/B; the result is the median over repeats of the per-invocation mean. Writes ``bench/results/wrapper_overhead.json``.
+processors included; no metric reader, as with ``metrics=None``), with no-op exporters. Each invocation emits the same
+items: a SERVER span, a CLIENT child span, one custom event (log record, player id pseudonymised), two
+duration-histogram records, and a JSON ``HttpResponse`` with the correlation header. Case A (ours) is a no-op handler
+wrapped by ``http_function``; case B (raw) writes the same telemetry by hand. Before timing, a check pass compares
+what both export (span names, kinds, parents and attributes, the event's attributes and span, the response;
+histograms have no reader to compare). Both cases are timed in interleaved chunks; the result is the median over
+repeats of the per-invocation mean. Writes ``bench/results/wrapper_overhead.json``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ from shared.telemetry.setup import Exporters, configure  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "wrapper_overhead.json"
 TARGET = 1.5
+CHUNK = 200
+"""Invocations per timed chunk: 400 spans and 200 events stay below the batch processors' 512-item wake-up."""
 ROUTE = "players/{player_id}/look"
 DEPENDENCY = "players read_item"
 PSEUDONYM_KEY = "bench-pseudonym-key"
@@ -143,7 +147,8 @@ def make_raw() -> Callable[[func.HttpRequest, Any], func.HttpResponse]:
                                  {attr.OPERATION: DEPENDENCY, attr.OUTCOME: "succeeded"})
             server.set_attribute(attr.OUTCOME, "succeeded")
             server.set_attribute(attr.HTTP_STATUS_CODE, 200)
-            histogram.record((time.perf_counter() - start) * 1000.0, {attr.OPERATION: operation, attr.OUTCOME: "succeeded"})
+            histogram.record((time.perf_counter() - start) * 1000.0,
+                             {attr.OPERATION: operation, attr.OUTCOME: "succeeded"})
             return func.HttpResponse(json.dumps({"correlation_id": cid}, ensure_ascii=False), status_code=200,
                                      mimetype="application/json", headers={"x-correlation-id": cid})
 
@@ -162,32 +167,44 @@ def exported(sinks: tuple[NoopSpanExporter, NoopLogExporter], case: Callable[...
     def masked(attributes: Any) -> dict[str, Any]:
         return {k: ("<cid>" if v == cid else v) for k, v in sorted(dict(attributes or {}).items())}
 
+    names = {s.context.span_id: s.name for s in sinks[0].kept}
     out = {
-        "spans": sorted((s.kind.name, s.name, json.dumps(masked(s.attributes))) for s in sinks[0].kept),
-        "events": [(str(r.log_record.body), json.dumps(masked(r.log_record.attributes))) for r in sinks[1].kept],
+        "spans": sorted((s.kind.name, s.name, names.get(s.parent.span_id) if s.parent else None,
+                         json.dumps(masked(s.attributes))) for s in sinks[0].kept),
+        "events": [(str(r.log_record.body), names.get(r.log_record.span_id),
+                    json.dumps(masked(r.log_record.attributes))) for r in sinks[1].kept],
         "response": (response.status_code, response.mimetype, sorted(json.loads(response.get_body()))),
     }
     sinks[0].kept = sinks[1].kept = None
     return out
 
 
-def run_batch(case: Callable[..., func.HttpResponse], req: func.HttpRequest, ctx: Any, n: int) -> float:
-    """Mean µs per invocation over ``n`` back-to-back invocations; exporters drained before timing starts."""
-    flush()
-    start = time.perf_counter_ns()
-    for _ in range(n):
-        case(req, ctx)
-    return (time.perf_counter_ns() - start) / n / 1000.0
+def measure(cases: dict[str, Callable[..., func.HttpResponse]], req: func.HttpRequest, ctx: Any, n: int,
+            each: dict[str, list[int]] | None = None) -> dict[str, float]:
+    """Mean µs per invocation of each case over ``n`` invocations, timed in interleaved chunks of :data:`CHUNK`.
 
-
-def p95(case: Callable[..., func.HttpResponse], req: func.HttpRequest, ctx: Any, n: int) -> float:
-    flush()
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter_ns()
-        case(req, ctx)
-        samples.append(time.perf_counter_ns() - start)
-    return statistics.quantiles(samples, n=20)[18] / 1000.0
+    Interleaving chunk by chunk (A, B, B, A, ...) exposes both cases to the same machine noise. The exporters are
+    drained between chunks, outside the timed region: the SDK's batch queue holds 2048 items and drops (and logs)
+    beyond that when its worker thread falls behind, which would time the drop path instead of the telemetry. With
+    ``each`` every invocation is also timed on its own (for the p95).
+    """
+    totals = dict.fromkeys(cases, 0)
+    names = list(cases)
+    for number, done in enumerate(range(0, n, CHUNK)):
+        for name in names if number % 2 == 0 else names[::-1]:
+            case, size, samples = cases[name], min(CHUNK, n - done), None if each is None else each[name]
+            flush()
+            start = time.perf_counter_ns()
+            if samples is None:
+                for _ in range(size):
+                    case(req, ctx)
+            else:
+                for _ in range(size):
+                    one = time.perf_counter_ns()
+                    case(req, ctx)
+                    samples.append(time.perf_counter_ns() - one)
+            totals[name] += time.perf_counter_ns() - start
+    return {name: total / n / 1000.0 for name, total in totals.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,26 +223,29 @@ def main(argv: list[str] | None = None) -> int:
     ctx = types.SimpleNamespace(trace_context=None, invocation_id="bench", function_name="look")
     cases = {"ours": look, "raw": make_raw()}
 
+    load_before = os.getloadavg()
     ours_items, raw_items = (exported(sinks, cases[name], req, ctx) for name in ("ours", "raw"))
     same = ours_items == raw_items
     print(f"check: both cases export the same spans, event and response: {same}")
     if not same:
         print(json.dumps({"ours": ours_items, "raw": raw_items}, indent=1))
 
-    for name, case in cases.items():  # warm-up
-        run_batch(case, req, ctx, min(args.n, 5_000))
+    measure(cases, req, ctx, min(args.n, 5_000))  # warm-up
     samples: dict[str, list[float]] = {"ours": [], "raw": []}
+    flush()
     before = (sinks[0].count, sinks[1].count)
     for repeat in range(args.repeats):
-        for name, case in cases.items():
-            gc.collect()
-            samples[name].append(run_batch(case, req, ctx, args.n))
-        print(f"repeat {repeat + 1}/{args.repeats}: ours {samples['ours'][-1]:.2f} µs, raw {samples['raw'][-1]:.2f} µs",
-              flush=True)
+        gc.collect()
+        for name, mean in measure(cases, req, ctx, args.n).items():
+            samples[name].append(mean)
+        print(f"repeat {repeat + 1}/{args.repeats}: ours {samples['ours'][-1]:.2f} µs, "
+              f"raw {samples['raw'][-1]:.2f} µs", flush=True)
     flush()
     invocations = 2 * args.repeats * args.n
     delivered = {"spans": sinks[0].count - before[0], "events": sinks[1].count - before[1]}
-    tails = {name: p95(case, req, ctx, min(args.n, 10_000)) for name, case in cases.items()}
+    each: dict[str, list[int]] = {"ours": [], "raw": []}
+    measure(cases, req, ctx, min(args.n, 10_000), each)
+    tails = {name: statistics.quantiles(values, n=20)[18] / 1000.0 for name, values in each.items()}
 
     ours_us, raw_us = statistics.median(samples["ours"]), statistics.median(samples["raw"])
     ratio = ours_us / raw_us
@@ -234,9 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         "environment": {"python": platform.python_version(), "implementation": platform.python_implementation(),
                         "platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
                         "opentelemetry_sdk": version("opentelemetry-sdk"),
-                        "azure_functions": version("azure-functions")},
+                        "azure_functions": version("azure-functions"),
+                        "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
         "n": args.n, "repeats": args.repeats,
         "ours_us": round(ours_us, 2), "raw_us": round(raw_us, 2), "ratio": round(ratio, 3),
+        "ratio_per_repeat": [round(a / b, 3) for a, b in zip(samples["ours"], samples["raw"], strict=True)],
         "ours_p95_us": round(tails["ours"], 2), "raw_p95_us": round(tails["raw"], 2),
         "samples_us": {k: [round(v, 2) for v in vs] for k, vs in samples.items()},
         "same_telemetry": same,
@@ -250,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         for name, case in cases.items():
             profiler = cProfile.Profile()
-            profiler.runcall(run_batch, case, req, ctx, args.n)
+            profiler.runcall(measure, {name: case}, req, ctx, args.n)
             print(f"\n--- cProfile, {name}, {args.n} invocations (tottime) ---")
             pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     return 0 if result["pass"] and same else 1

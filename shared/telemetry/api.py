@@ -20,10 +20,16 @@ CUSTOM_EVENT_NAME = "microsoft.custom_event.name"
 
 _flushers: list = []
 _listeners: list[Callable[[str, dict[str, object]], None]] = []
+_tracer: tuple[trace.TracerProvider, trace.Tracer] | None = None
+"""The app's tracer and the provider it came from: the SDK's ``get_tracer`` rebuilds its scope on every call."""
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(INSTRUMENTATION)
+    global _tracer
+    provider = trace.get_tracer_provider()
+    if _tracer is None or _tracer[0] is not provider:  # refreshed when configure() installs the real provider
+        _tracer = (provider, provider.get_tracer(INSTRUMENTATION))
+    return _tracer[1]
 
 
 def meter() -> metrics.Meter:
