@@ -46,11 +46,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7, help="random seed: the same seed replays the same session")
     parser.add_argument("--players", type=int, default=6, help="players in the session (default 6)")
     parser.add_argument("--events", type=int, default=240, help="player actions to replay (default 240)")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="stop replaying after this many seconds even if --events are not all sent")
     parser.add_argument("--sampling", type=float, default=100.0, help="TELEMETRY_SAMPLING_PERCENTAGE (default 100)")
     parser.add_argument("--var", type=Path, default=ROOT / "var", help="where logs, telemetry and the report go")
     args = parser.parse_args(argv)
     if args.players < 1 or args.events < 1 or not 0 < args.sampling <= 100:
         parser.error("--players and --events must be >= 1 and --sampling in (0, 100]")
+    if args.duration is not None and args.duration <= 0:
+        parser.error("--duration must be > 0 seconds")
     return args
 
 
@@ -94,7 +98,10 @@ def run(args: argparse.Namespace, stack: LocalStack, world: list[dict[str, Any]]
     session = GameSession(app, {loc["id"]: loc for loc in world}, templates, args.seed)
     session.create_players(args.players)
     edit_time: list[datetime] = []
-    session.play(args.events, on_half=lambda: edit_time.append(_tamper(app, gateway, session)))
+    session.play(args.events, on_half=lambda: edit_time.append(_tamper(app, gateway, session)),
+                 deadline=None if args.duration is None else time.monotonic() + args.duration)
+    if not edit_time:  # --duration ended the replay before halfway: the edits still have to happen
+        edit_time.append(_tamper(app, gateway, session))
     results = _let_timers_run(app, edit_time[0] if edit_time else datetime.now(UTC), session)
     final_positions = _positions(gateway, session)
     app.stop()  # graceful: the host flushes its telemetry into the ingestion endpoint
@@ -182,7 +189,7 @@ def build(args: argparse.Namespace, telemetry_dir: Path, session: GameSession, r
     report = Report()
     tally = session.tally
     report.add("Session", [
-        f"  seed {args.seed}, {len(session.positions)} players, {args.events} actions, {sum(tally.sent.values())} "
+        f"  seed {args.seed}, {len(session.positions)} players, {session.actions} actions, {sum(tally.sent.values())} "
         f"HTTP requests, sampling {args.sampling:g} %, {seconds:.0f} s in all",
         "  HTTP statuses: " + ", ".join(f"{op} {st}: {n}" for (op, st), n in sorted(tally.statuses.items())),
     ])

@@ -1,9 +1,12 @@
-"""A small progress bar on stderr: redraws in place on a terminal, prints every 10 % otherwise (CI logs)."""
+"""A small progress bar on stderr: redraws in place on a terminal; otherwise (CI logs) prints a line at most every
+few seconds, so quick steps stay quiet and slow ones still show they are moving."""
 
 from __future__ import annotations
 
 import sys
 import time
+
+LINE_EVERY_SECONDS = 3.0
 
 
 class Progress:
@@ -11,8 +14,8 @@ class Progress:
         self.label, self.total, self.width = label, max(1, total), width
         self.done = 0
         self._tty = sys.stderr.isatty()
-        self._last_decile = -1
         self._started = time.monotonic()
+        self._last_line = self._started
 
     def advance(self, step: int = 1, note: str = "") -> None:
         self.done = min(self.total, self.done + step)
@@ -21,11 +24,9 @@ class Progress:
             bar = "#" * filled + "." * (self.width - filled)
             sys.stderr.write(f"\r  {self.label:<22} [{bar}] {self.done}/{self.total} {note:<30}")
             sys.stderr.flush()
-        else:
-            decile = 10 * self.done // self.total
-            if decile != self._last_decile:
-                self._last_decile = decile
-                print(f"  {self.label}: {self.done}/{self.total} {note}", file=sys.stderr, flush=True)
+        elif time.monotonic() - self._last_line >= LINE_EVERY_SECONDS:
+            self._last_line = time.monotonic()
+            print(f"  {self.label}: {self.done}/{self.total} {note}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         elapsed = time.monotonic() - self._started

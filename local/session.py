@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,7 @@ class GameSession:
         self.model = SimulatedModel(random.Random(seed + 1))
         self.tally = Tally()
         self.positions: dict[str, str] = {}
+        self.actions = 0
         self._seq = 0
 
     # --- HTTP with the job's own trace and correlation ids ------------------------------------------------
@@ -79,15 +81,17 @@ class GameSession:
         self.app.wait_idle()
         progress.close()
 
-    def play(self, events: int, on_half: Any = None) -> None:
+    def play(self, events: int, on_half: Any = None, deadline: float | None = None) -> None:
+        """Replay ``events`` actions in rounds (or until ``deadline``, a ``time.monotonic()`` value)."""
         progress = Progress("replaying the session", events)
         players = sorted(self.positions)
         done, half_done = 0, False
-        while done < events:
+        while done < events and (deadline is None or time.monotonic() < deadline):
             batch = players[: events - done]
             for player in batch:
                 self.act(player)
             done += len(batch)
+            self.actions = done
             self.app.wait_idle(timeout=120)
             progress.advance(len(batch))
             if on_half is not None and not half_done and done >= events // 2:

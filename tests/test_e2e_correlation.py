@@ -65,6 +65,17 @@ def test_one_operation_id_from_http_through_queue_to_cosmos(running_app: Running
         assert dim(row, "game.correlation_id") == cid
 
 
+def test_no_row_is_stored_twice(running_app: RunningApp, rows: TelemetryRows) -> None:
+    _create_player(running_app)
+    running_app.wait_idle()
+    spans = rows.table("requests") + rows.table("dependencies")
+    ids = [r["id"] for r in spans]
+    assert len(ids) > 5 and len(ids) == len(set(ids))
+    events = [(r["operation_Id"], r["operation_ParentId"], r["name"], r["timestamp"]) for r in
+              rows.table("customEvents")]
+    assert len(events) == len(set(events))
+
+
 def test_invalid_client_correlation_id_is_replaced_and_never_propagated(running_app: RunningApp,
                                                                         rows: TelemetryRows) -> None:
     bad = "bad id with spaces <" + "x" * 100
