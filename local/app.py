@@ -11,12 +11,14 @@ end-to-end tests drive.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from local.stack import ROOT, LocalStack, StackError
@@ -56,8 +58,8 @@ class RunningApp:
             raise StackError("start the stack before the app")
         settings = {**stack.endpoints.app_settings(), **APP_DEFAULTS, **(extra or {})}
         port = _free_port()
-        stack.spawn(f"{HOST_CHILD}-{port}", [sys.executable, "-m", "local.host", "--app", "function_app", "--port", str(port)],
-                    env=settings)
+        argv = [sys.executable, "-m", "local.host", "--app", "function_app", "--port", str(port)]
+        stack.spawn(f"{HOST_CHILD}-{port}", argv, env=settings)
         app = cls(stack, port, settings)
         app._wait_ready(timeout)
         return app
@@ -131,3 +133,59 @@ def _json(data: bytes) -> dict[str, Any]:
 
 
 __all__ = ["RunningApp", "Response", "APP_DEFAULTS", "ROOT"]
+
+
+WORLD_FILE = ROOT.parent / "shared" / "data" / "world" / "villageLocations.json"
+
+
+def seed_world(stack: LocalStack, world: list[dict[str, Any]], database: str = "game",
+               progress: Callable[[int], None] | None = None) -> int:
+    """Seed the real world into Cosmos and record the integrity baseline over it; returns the baseline version."""
+    from game.containers import LOCATIONS
+    from game.world import seed
+    from integrity import baseline
+    from shared.cosmos import CosmosGateway
+
+    assert stack.endpoints is not None
+    gateway = CosmosGateway(stack.endpoints.cosmos_endpoint, stack.endpoints.cosmos_key, database)
+    seed(gateway.container(LOCATIONS), world, progress=progress)
+    os.environ.setdefault("INTEGRITY_SIGNING_KEY", APP_DEFAULTS["INTEGRITY_SIGNING_KEY"])
+    return baseline.record_seed(gateway, world).version
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m local.app up``: the stack plus the app in the local host, until Ctrl-C (for poking at it)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m local.app", description="run the function app locally")
+    parser.add_argument("command", choices=["up"])
+    parser.add_argument("--var", type=Path, default=ROOT / "var", help="folder for logs, telemetry, stack.json")
+    args = parser.parse_args(argv)
+    stack = LocalStack(args.var)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        stack.start()
+        stack.write_stack_json()
+        from game.world import load_world
+
+        version = seed_world(stack, load_world(WORLD_FILE))
+        app = RunningApp.start(stack)
+        print(f"local app: world seeded, integrity baseline v{version}", flush=True)
+        print(f"local app: {app.base_url}/api/...  (telemetry rows: {args.var / 'telemetry'}; Ctrl-C stops all)",
+              flush=True)
+        while app.child not in stack.exited():
+            time.sleep(0.5)
+        print(f"local app: the host exited; see {stack.log_path(app.child)}", file=sys.stderr)
+        return 1
+    except StackError as error:
+        print(f"local app: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

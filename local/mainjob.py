@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import Counter, defaultdict
@@ -21,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from game.containers import LOCATIONS, PLAYERS
-from game.world import WorldFileError, load_world, seed
-from integrity import baseline
-from local.app import APP_DEFAULTS, RunningApp
+from game.world import WorldFileError, load_world
+from local.app import WORLD_FILE, RunningApp, seed_world
 from local.progress import Progress
 from local.prompts import load_templates
 from local.report import Report, consistency, event_counts, operations_table
@@ -61,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        world = load_world(DATA / "world" / "villageLocations.json")
+        world = load_world(WORLD_FILE)
     except WorldFileError as error:
         print(f"main job: {error}", file=sys.stderr)
         return 2
@@ -86,11 +84,9 @@ def run(args: argparse.Namespace, stack: LocalStack, world: list[dict[str, Any]]
     gateway = CosmosGateway(endpoints.cosmos_endpoint, endpoints.cosmos_key, "game")
     say(f"seeding {len(world)} locations from the real world file ...")
     progress = Progress("seeding Cosmos", len(world))
-    seed(gateway.container(LOCATIONS), world, progress=lambda n: progress.advance())
+    version = seed_world(stack, world, progress=lambda n: progress.advance())
     progress.close()
-    os.environ.setdefault("INTEGRITY_SIGNING_KEY", APP_DEFAULTS["INTEGRITY_SIGNING_KEY"])
-    recorded = baseline.record_seed(gateway, world)
-    say(f"integrity baseline v{recorded.version} recorded over {len(recorded.hashes)} locations")
+    say(f"integrity baseline v{version} recorded over {len(world)} locations")
     app = RunningApp.start(stack, {"TELEMETRY_SAMPLING_PERCENTAGE": f"{args.sampling:g}",
                                    "AI_BUDGETS_FILE": str(ROOT / "local" / "demo_budgets.json")})
     say(f"local Functions host on {app.base_url} ({len(app.get('/admin/host/status').body['functions'])} functions)")
