@@ -67,8 +67,10 @@ def test_decision_follows_the_trace_across_the_queue_hop(sampled_app: RunningApp
         sent.append(trace_id)
     sampled_app.wait_idle()
     expected = {t for t in sent if _kept(t)}
-    consumers = rows.wait("requests", lambda r: r["operation_Id"] in set(sent) and r["name"] == "Queue.LocationLook",
-                          count=len(expected))
+    # Wait on the successful consumer rows: kept error rows (below) may arrive first and must not end the wait.
+    rows.wait("requests", lambda r: r["operation_Id"] in set(sent) and r["name"] == "Queue.LocationLook"
+              and dim(r, "game.outcome") != "failed", count=len(expected))
+    consumers = rows.table("requests", lambda r: r["operation_Id"] in set(sent) and r["name"] == "Queue.LocationLook")
     http = rows.table("requests", lambda r: r["operation_Id"] in set(sent) and r["name"] == "Players.Look")
     assert {r["operation_Id"] for r in http} == expected
     succeeded = {r["operation_Id"] for r in consumers if dim(r, "game.outcome") != "failed"}
