@@ -103,7 +103,8 @@ def import_tree(env: dict[str, str]) -> dict[str, Any]:
     end = max(i for i, (level, name, *_) in enumerate(lines) if level == 1 and name == "function_app")
     start = max((i for i, (level, *_) in enumerate(lines[:end]) if level == 1), default=-1) + 1
     tree = lines[start:end + 1]
-    roots, stack = [], []  # walk in reverse: post-order reversed puts every parent before its children
+    roots: list[str] = []
+    stack: list[tuple[int, str]] = []  # walk in reverse: post-order reversed puts every parent before its children
     for level, name, *_ in reversed(tree):
         while stack and stack[-1][0] >= level:
             stack.pop()

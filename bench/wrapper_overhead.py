@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     req = func.HttpRequest(method="GET", url="http://localhost/api/players/player-0001/look", headers={},
                            params={}, route_params={"player_id": "player-0001"}, body=b"")
     ctx = types.SimpleNamespace(trace_context=None, invocation_id="bench", function_name="look")
-    cases = {"ours": look, "raw": make_raw()}
+    cases: dict[str, Callable[..., func.HttpResponse]] = {"ours": look, "raw": make_raw()}
 
     load_before = os.getloadavg()
     ours_items, raw_items = (exported(sinks, cases[name], req, ctx) for name in ("ours", "raw"))

@@ -195,7 +195,8 @@ class LocalHost:
 
     def activity(self) -> dict[str, Any]:
         """In-flight and total invocations, and the approximate message count of every trigger queue."""
-        counters = self._invoker.activity.snapshot() if self._invoker else {"in_flight": 0, "invocations": 0, "failures": 0}
+        idle = {"in_flight": 0, "invocations": 0, "failures": 0}
+        counters = self._invoker.activity.snapshot() if self._invoker else idle
         return {**counters, "queues": {p.queue: p.approximate_count() for p in self._pollers}}
 
     def _admin_invoke(self, name: str, body: bytes) -> tuple[int, Any]:

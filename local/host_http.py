@@ -109,7 +109,8 @@ def compile_route(info: FunctionInfo) -> Route:
             raise HostStartError(f"function '{info.name}': route constraint '{constraint}' is not supported locally")
         if star and i != len(parts) - 1:
             raise HostStartError(f"function '{info.name}': catch-all '{part}' must be the last segment")
-        segments.append(_Segment(name=name, constraint=constraint.lower() if constraint else None, catch_all=bool(star)))
+        constraint = constraint.lower() if constraint else None
+        segments.append(_Segment(name=name, constraint=constraint, catch_all=bool(star)))
     return Route(info, tuple(segments))
 
 
@@ -125,7 +126,9 @@ class RouteTable:
         """(route, values, []) on a match; (None, {}, allowed) when only other methods match; else (None, {}, [])."""
         parts = self._relative(path)
         allowed: list[str] = []
-        for route in self.routes if parts is not None else []:
+        if parts is None:
+            return None, {}, allowed
+        for route in self.routes:
             values = route.match(parts)
             if values is None:
                 continue
@@ -149,7 +152,8 @@ class Frontend(Protocol):
 
     routes: RouteTable
 
-    def run_http(self, route: Route, request: func.HttpRequest, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]: ...
+    def run_http(self, route: Route, request: func.HttpRequest,
+                 headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]: ...
 
     def admin(self, method: str, path: str, body: bytes) -> tuple[int, Any] | None: ...
 
@@ -273,7 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _read_chunked(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
             if size == 0:

@@ -303,7 +303,8 @@ def _outputs(name: str, fn: Any, settings: Settings) -> tuple[OutputBinding, ...
             continue
         kind, direction = raw.get("type"), BindingDirection(raw.get("direction")).name
         if kind not in OUTPUT_TYPES or direction != "OUT":
-            raise HostStartError(f"function '{name}': unsupported binding '{raw.get('name')}' of type '{kind}' ({direction})")
+            raise HostStartError(f"function '{name}': unsupported binding '{raw.get('name')}'"
+                                 f" of type '{kind}' ({direction})")
         if kind == "http":
             found.append(OutputBinding("http", raw["name"]))
             continue

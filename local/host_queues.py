@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import threading
 from typing import Any
@@ -169,7 +170,7 @@ class QueuePoller:
         with self._pending_changed:
             self._pending += len(messages)
         for message in messages:
-            self._invoker.submit(lambda m=message: self._handle(m))
+            self._invoker.submit(functools.partial(self._handle, message))
 
     def _handle(self, message: Any) -> None:
         try:

@@ -59,8 +59,9 @@ def operations_table(rows: TelemetryRows) -> tuple[list[str], dict[str, dict[str
     for row in rows.table("requests"):
         by_op[row["name"]].append(row)
     ru = ru_by_operation(rows)
+    header = f"  {'operation':<28}{'count':>7}{'failed':>8}{'rejected':>9}{'p50 ms':>9}{'p95 ms':>9}{'RU/op':>8}"
     lines = ["  (RU from each call's x-ms-request-charge; the local Cosmos server charges 1 RU per call, Azure the real"
-             " cost)", f"  {'operation':<28}{'count':>7}{'failed':>8}{'rejected':>9}{'p50 ms':>9}{'p95 ms':>9}{'RU/op':>8}"]
+             " cost)", header]
     stats: dict[str, dict[str, Any]] = {}
     for name in sorted(by_op):
         group = by_op[name]
@@ -77,7 +78,7 @@ def operations_table(rows: TelemetryRows) -> tuple[list[str], dict[str, dict[str
 
 
 def ru_by_operation(rows: TelemetryRows) -> dict[str, float]:
-    totals: Counter[str] = Counter()
+    totals: defaultdict[str, float] = defaultdict(float)
     for dep in rows.table("dependencies", lambda r: str(r.get("type", "")).lower() == "cosmosdb"):
         charge = dim(dep, "azure.cosmosdb.operation.request_charge")
         operation = dim(dep, "game.operation")

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.queue import QueueClient
+from azure.storage.queue import QueueClient, QueueMessage
 
 from shared import correlation
 from shared.envelope import EventType
@@ -78,7 +78,7 @@ def inspect(connection_string: str, queue: str) -> PoisonQueue:
     return PoisonQueue(queue, length, tuple(_describe(queue, m) for m in peeked))
 
 
-def _describe(queue: str, message) -> PoisonMessage:  # type: ignore[no-untyped-def]
+def _describe(queue: str, message: QueueMessage) -> PoisonMessage:
     encoding, data = classify(message.content or "")
     cid = data.get("correlation_id") if data else None
     kind = data.get("type") if data else None

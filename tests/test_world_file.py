@@ -25,7 +25,8 @@ def _broken(tmp_path: Path, mutate) -> Path:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("mutate", "expected"), [
-    (lambda d: d[3]["exits"][1].update(to="00000000-0000-4000-8000-000000000000"), "[3].exits[1].to: unknown location id"),
+    (lambda d: d[3]["exits"][1].update(to="00000000-0000-4000-8000-000000000000"),
+     "[3].exits[1].to: unknown location id"),
     (lambda d: d[0].pop("name"), "[0].name: is required"),
     (lambda d: d[2].update(id="not-a-uuid"), "[2].id: must be a UUID"),
     (lambda d: d[5]["exits"][0].update(direction="sideways"), "[5].exits[0].direction: is not a known direction"),

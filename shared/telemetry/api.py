@@ -60,7 +60,7 @@ def remove_listener(listener: Callable[[str, dict[str, object]], None]) -> None:
     _listeners.remove(listener)
 
 
-def register_flusher(flush_callable) -> None:  # type: ignore[no-untyped-def]
+def register_flusher(flush_callable: Callable[[int], bool]) -> None:
     """Called by ``configure()`` with each provider's ``force_flush``."""
     _flushers.append(flush_callable)
 

@@ -27,9 +27,10 @@ def render() -> str:
         lines.append(f"| `{spec.name}` | {spec.sampling.value} | {dims} | {spec.purpose} | `{spec.module}` |")
     lines += ["", "## Attributes (`customDimensions` keys)", "", "| key | type | max length | pseudonymous |",
               "|---|---|---|---|"]
-    for spec in sorted(attr.SPECS.values(), key=lambda s: s.key):
-        length = str(spec.max_length) if spec.type is str else "—"
-        lines.append(f"| `{spec.key}` | {spec.type.__name__} | {length} | {'yes' if spec.pseudonymous else ''} |")
+    for key_spec in sorted(attr.SPECS.values(), key=lambda s: s.key):
+        length = str(key_spec.max_length) if key_spec.type is str else "—"
+        pseudonymous = "yes" if key_spec.pseudonymous else ""
+        lines.append(f"| `{key_spec.key}` | {key_spec.type.__name__} | {length} | {pseudonymous} |")
     return "\n".join(lines) + "\n"
 
 

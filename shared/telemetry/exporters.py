@@ -21,7 +21,7 @@ class SampledLogExporter(AzureMonitorLogExporter):
         rate = attributes.get(SAMPLE_RATE_KEY)
         if rate is not None:
             envelope.sample_rate = float(rate)
-            properties = getattr(envelope.data.base_data, "properties", None)
+            properties = getattr(getattr(envelope.data, "base_data", None), "properties", None)
             if properties:
                 properties.pop(SAMPLE_RATE_KEY, None)
         return envelope

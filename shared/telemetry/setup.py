@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from opentelemetry import _logs, metrics, trace
@@ -104,7 +104,8 @@ def _meter_provider(resource: Resource, exporter: MetricExporter | None) -> Mete
     return MeterProvider(resource=resource, metric_readers=[reader])
 
 
-def _pipeline_config(settings: AppSettings, on_drop=lambda name: None) -> pipeline.PipelineConfig:  # type: ignore[no-untyped-def]
+def _pipeline_config(settings: AppSettings,
+                     on_drop: Callable[[str], None] = lambda name: None) -> pipeline.PipelineConfig:
     reported: set[tuple[str, str]] = set()
 
     def on_violation(event_name: str, key: str) -> None:

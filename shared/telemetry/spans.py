@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
@@ -34,7 +36,7 @@ class KeepErrorsProcessor(SpanProcessor):
     100 so it is exported and counts once.
     """
 
-    def __init__(self, inner: SpanProcessor, on_drop) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, inner: SpanProcessor, on_drop: Callable[[str], None]) -> None:
         self._inner = inner
         self._on_drop = on_drop
 

@@ -12,10 +12,12 @@ import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
+from types import TracebackType
 from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from shared.telemetry import attributes as attr
@@ -38,10 +40,10 @@ class Outcome(enum.Enum):
     DEAD_LETTERED = "dead_lettered"
 
 
-_histogram = None
+_histogram: Histogram | None = None
 
 
-def _duration_histogram():  # type: ignore[no-untyped-def]
+def _duration_histogram() -> Histogram:
     global _histogram
     if _histogram is None:
         _histogram = meter().create_histogram(DURATION_METRIC, unit="ms", description="Operation duration")
@@ -94,7 +96,8 @@ class timed:  # noqa: N801 - used like a function: ``with timed(...)`` / ``@time
         self._start = time.perf_counter()
         return self._timing
 
-    def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         assert self._timing is not None and self._stack is not None
         elapsed_ms = (time.perf_counter() - self._start) * 1000.0
         outcome = self._timing.outcome or (Outcome.FAILED if exc is not None else Outcome.SUCCEEDED)
