@@ -1,18 +1,23 @@
-"""Queue semantics end to end: poison with a clue (field case 11), dead-letter once, idempotent redelivery."""
+"""Queue semantics end to end: poison with a clue and an alert (field case 11), dead-letter once, idempotent
+redelivery."""
 
 from __future__ import annotations
 
 import base64
 import json
 import uuid
+from pathlib import Path
 
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
+from local import kql
 from local.app import RunningApp
 from local.telemetry_rows import TelemetryRows, dim
 from shared import envelope
 from shared.envelope import EventType
 
+POISON_ALERT = Path(__file__).resolve().parents[1] / "infra" / "alerts" / "poison-queue.kql"
+POISON_RUNBOOK = Path(__file__).resolve().parents[1] / "docs" / "runbooks" / "poison-queue.md"
 JETTY = "a4d1c3f1-5b2a-4f7d-9d4b-8f0c2a6b7e21"
 
 
@@ -63,6 +68,25 @@ def test_plain_json_producer_ends_in_poison_with_its_correlation_id(running_app:
     assert dim(inspected[0], "game.queue.encoding") == "plain-json"
     assert dim(inspected[0], "game.event.type") == "player.move"
     assert dim(inspected[0], "messaging.destination.name") == "player-move-poison"
+    fired = {row["queue"]: row["length"] for row in kql.run_file(rows, POISON_ALERT)}
+    assert fired.get("player-move-poison", 0) >= 1  # the alert deployed by infra/main.bicep fires on these rows
+    for queue, length in fired.items():  # and only for poison queues that really hold messages (never drained)
+        held = _queue(running_app, queue).get_queue_properties().approximate_message_count
+        assert held >= length > 0, queue
+    triage, story = _runbook_queries()
+    found = [r for r in kql.run(rows, triage) if r["correlation_id"] == cid]
+    assert found, "the runbook's triage query finds the poisoned message by its correlation id"
+    assert {(r["name"], r["queue"], r["encoding"]) for r in found} == {
+        ("Queue.PoisonMessage.Inspected", "player-move-poison", "plain-json")}
+    assert {r["name"] for r in kql.run(rows, story.replace("<correlation id>", cid))} >= {
+        "Queue.PoisonMessage.Inspected"}
+
+
+def _runbook_queries() -> list[str]:
+    """The KQL blocks of the poison-queue runbook, which operators paste as they are."""
+    text = POISON_RUNBOOK.read_text(encoding="utf-8")
+    blocks = [part.split("```")[0] for part in text.split("```kusto")[1:]]
+    return ["\n".join(line.strip() for line in block.strip().splitlines()) for block in blocks]
 
 
 def test_invalid_envelope_is_dead_lettered_once_not_retried(running_app: RunningApp, rows: TelemetryRows) -> None:
