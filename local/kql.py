@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,21 +62,28 @@ def load(con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Row]) -> int
     return len(values)
 
 
-def connect(rows: TelemetryRows) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection (UTC) holding every Application Insights table, empty ones included."""
+def connect(rows: TelemetryRows, since: datetime | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection (UTC) holding every Application Insights table, empty ones included.
+
+    ``since`` plays the alert rule's time window: only rows stamped at or after it are loaded.
+    """
     con = duckdb_kql.connect()
     for table in SCHEMAS:
-        load(con, table, rows.table(table))
+        load(con, table, (r for r in rows.table(table) if since is None or _stamp(r) >= since))
     return con
 
 
-def run(rows: TelemetryRows, query: str) -> list[dict[str, Any]]:
-    """The query's result over the stored rows, one dict per result row."""
-    with connect(rows) as con:
+def _stamp(row: Row) -> datetime:
+    return datetime.fromisoformat(str(row["timestamp"]).replace("Z", "+00:00"))
+
+
+def run(rows: TelemetryRows, query: str, since: datetime | None = None) -> list[dict[str, Any]]:
+    """The query's result over the stored rows (those since ``since``), one dict per result row."""
+    with connect(rows, since) as con:
         result = duckdb_kql.kql(con, query)
         names = [d[0] for d in result.description]
         return [dict(zip(names, values, strict=True)) for values in result.fetchall()]
 
 
-def run_file(rows: TelemetryRows, path: Path) -> list[dict[str, Any]]:
-    return run(rows, path.read_text(encoding="utf-8"))
+def run_file(rows: TelemetryRows, path: Path, since: datetime | None = None) -> list[dict[str, Any]]:
+    return run(rows, path.read_text(encoding="utf-8"), since)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
@@ -61,6 +62,7 @@ def test_plain_json_producer_ends_in_poison_with_its_correlation_id(running_app:
     running_app.wait_idle(timeout=60)
     poisoned = [t for t in _poison_texts(running_app, "player-move") if cid in t]
     assert poisoned == [message.to_json()]  # the evidence, byte for byte
+    window_start = datetime.now(UTC)  # the alert rule's window: this scan and any later one
     assert running_app.run_function("poison_scan") == 202
     inspected = rows.wait("customEvents", lambda r: r["name"] == "Queue.PoisonMessage.Inspected"
                           and dim(r, "game.correlation_id") == cid)
@@ -68,7 +70,7 @@ def test_plain_json_producer_ends_in_poison_with_its_correlation_id(running_app:
     assert dim(inspected[0], "game.queue.encoding") == "plain-json"
     assert dim(inspected[0], "game.event.type") == "player.move"
     assert dim(inspected[0], "messaging.destination.name") == "player-move-poison"
-    fired = {row["queue"]: row["length"] for row in kql.run_file(rows, POISON_ALERT)}
+    fired = {row["queue"]: row["length"] for row in kql.run_file(rows, POISON_ALERT, since=window_start)}
     assert fired.get("player-move-poison", 0) >= 1  # the alert deployed by infra/main.bicep fires on these rows
     for queue, length in fired.items():  # and only for poison queues that really hold messages (never drained)
         held = _queue(running_app, queue).get_queue_properties().approximate_message_count
