@@ -35,7 +35,10 @@ SAMPLING_PERCENTAGE: Final = "TELEMETRY_SAMPLING_PERCENTAGE"
 """Percentage (0 < p <= 100) of routine traces kept. Errors and always-kept events ignore it."""
 
 PSEUDONYM_KEY: Final = "TELEMETRY_PSEUDONYM_KEY"
-"""Secret key for the keyed hash that turns player ids into pseudonyms in telemetry."""
+"""Secret key (16 characters or more) for the keyed hash that turns player ids into pseudonyms in telemetry."""
+
+AZURE_INSTANCE: Final = "WEBSITE_INSTANCE_ID"
+"""Set by the platform on every Azure instance: there, a missing secret is a deployment mistake worth reporting."""
 
 ROLE_NAME: Final = "WEBSITE_SITE_NAME"
 """Name of the function app; becomes ``cloud_RoleName``."""
@@ -83,6 +86,15 @@ def _boolean(raw: str) -> bool:
     return lowered in ("true", "1")
 
 
+MIN_SECRET_LENGTH: Final = 16
+
+
+def _secret(raw: str) -> str:
+    if len(raw.strip()) < MIN_SECRET_LENGTH:
+        raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+    return raw.strip()
+
+
 def _non_empty(raw: str) -> str:
     if not raw.strip():
         raise ValueError("must not be empty")
@@ -116,10 +128,10 @@ class AppSettings:
             cosmos_database=_optional(env, COSMOS_DATABASE, _non_empty, "game", rejected),
             appinsights_connection=env.get(APPINSIGHTS_CONNECTION, "").strip(),
             sampling_percentage=_optional(env, SAMPLING_PERCENTAGE, _percentage, 100.0, rejected),
-            pseudonym_key=_optional(env, PSEUDONYM_KEY, _non_empty, cls.pseudonym_key, rejected),
+            pseudonym_key=_optional(env, PSEUDONYM_KEY, _secret, cls.pseudonym_key, rejected),
             role_name=_optional(env, ROLE_NAME, _non_empty, cls.role_name, rejected),
             telemetry_strict=_optional(env, TELEMETRY_STRICT, _boolean, False, rejected),
-            rejected=rejected,
+            rejected=_missing_in_azure(env, rejected),
         )
 
 
@@ -133,6 +145,13 @@ class AppSettings:
                             (COSMOS_KEY, self.cosmos_key)):
             if not value:
                 raise SettingError(f"app setting {name} is missing or empty")
+
+
+def _missing_in_azure(env: Mapping[str, str], rejected: dict[str, str]) -> dict[str, str]:
+    """In Azure, pseudonyms under the public development key could be reversed by anyone: report it."""
+    if env.get(AZURE_INSTANCE) and not env.get(PSEUDONYM_KEY, "").strip():
+        rejected.setdefault(PSEUDONYM_KEY, "is missing in Azure: pseudonyms use the public development key")
+    return rejected
 
 
 def _optional(

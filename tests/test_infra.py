@@ -25,6 +25,7 @@ INFRA = ROOT / "infra"
 
 NOT_SET_BY_INFRA = {
     settings.ROLE_NAME: "set by the platform (the site's name)",
+    settings.AZURE_INSTANCE: "set by the platform on every instance",
     settings.TELEMETRY_STRICT: "tests only: production reports an undeclared dimension instead of raising",
     settings.TIKTOKEN_CACHE_DIR: "the default folder under the temp dir is writable on Flex Consumption",
     settings.AI_BUDGETS_FILE: "empty means cost/budgets.json, which ships with the app",
