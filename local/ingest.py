@@ -9,7 +9,11 @@ envelopes that are not objects with ``data.baseType``); the mapping of envelopes
 ``dependencies``, ``customEvents``, ``customMetrics``, ``traces`` and ``exceptions`` with their usual columns and
 ``itemCount`` from ``sampleRate``.
 
-Not emulated: authentication and instrumentation-key checks, throttling (429/439), ingestion-time columns
+Instrumentation key: started with ``--ikey``, the endpoint refuses (per item, 400, as Breeze does for a key it does
+not know) every envelope of another key; the exporter drops such items instead of retrying them. The local stack uses
+a new key for every run, so envelopes an earlier run's exporter kept on disk and retries later are never stored.
+
+Not emulated: authentication, throttling (429/439), ingestion-time columns
 (``_ResourceId``, ``client_*`` geo columns, ``appName``), daily caps, Live Metrics (QuickPulse), availability
 tables beyond a file named after their base type, and any retention or querying (see the KQL tooling for that).
 """
@@ -173,10 +177,14 @@ def _metric_rows(common: Row, base: Row) -> list[Row]:
     return rows
 
 
-def envelope_rows(envelope: Any) -> list[tuple[str, Row]]:
-    """Map one envelope to ``(table, row)`` pairs; raises ValueError for an envelope that cannot be stored."""
+def envelope_rows(envelope: Any, ikey: str | None = None) -> list[tuple[str, Row]]:
+    """Map one envelope to ``(table, row)`` pairs; raises ValueError for an envelope that cannot be stored.
+
+    With ``ikey``, an envelope of another instrumentation key cannot be stored either."""
     if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
         raise ValueError("envelope is not an object with a 'data' object")
+    if ikey is not None and str(envelope.get("iKey", "")).lower() != ikey.lower():
+        raise ValueError("envelope's iKey is not this endpoint's instrumentation key")
     base_type = envelope["data"].get("baseType")
     if not isinstance(base_type, str) or not base_type:
         raise ValueError("envelope has no data.baseType")
@@ -223,8 +231,9 @@ class IngestServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, out_dir: Path, port: int = 0) -> None:
+    def __init__(self, out_dir: Path, port: int = 0, ikey: str | None = None) -> None:
         self.writer = TableWriter(out_dir)
+        self.ikey = ikey
         super().__init__((HOST, port), _TrackHandler)
 
     @property
@@ -252,7 +261,7 @@ class _TrackHandler(BaseHTTPRequestHandler):
         rows, errors = [], []
         for index, envelope in enumerate(envelopes):
             try:
-                rows.extend(envelope_rows(envelope))
+                rows.extend(envelope_rows(envelope, self.server.ikey))
             except (ValueError, TypeError, AttributeError) as exc:
                 errors.append({"index": index, "statusCode": 400, "message": str(exc)})
         self.server.writer.append(rows)
@@ -325,9 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--out", type=Path, required=True, help="folder for <table>.jsonl files")
+    parser.add_argument("--ikey", default=None, help="store only envelopes of this instrumentation key")
     args = parser.parse_args(argv)
     try:
-        server = IngestServer(args.out, args.port)
+        server = IngestServer(args.out, args.port, args.ikey)
     except OSError as exc:
         print(f"ingest: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.session import Tally
+from local.session import JOB_CORRELATION_PREFIX, Tally
 from local.telemetry_rows import Row, TelemetryRows, dim, weighted_count
 
 HTTP_PREFIXES = ("Players.", "Locations.", "World.", "Ai.", "Integrity.")
@@ -106,6 +106,10 @@ def consistency(report: Report, rows: TelemetryRows, tally: Tally, sampling: flo
                      f"{len(tally.traces) - len(missing)}/{len(tally.traces)} found")
     report.check("operation names of the rows match what the job called", not mismatched,
                  f"{len(mismatched)} mismatched")
+    strays = [r for r in requests if str(dim(r, "game.correlation_id") or "").startswith(JOB_CORRELATION_PREFIX)
+              and r["operation_Id"] not in tally.traces]
+    report.check("no requests row from another run (the job's correlation ids, trace ids it never sent)",
+                 not strays, f"{len(strays)} stray rows")
     for operation, sent in sorted(tally.sent.items()):
         seen = weighted_count(r for r in requests if r["name"] == operation and r["operation_Id"] in tally.traces)
         exact = sampling >= 100

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,6 @@ PARTS = ("blob", "queue", "table", "cosmos", "ingest")
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
-INSTRUMENTATION_KEY = "00000000-0000-0000-0000-000000000000"
 STOP_GRACE_SECONDS = 3.0
 
 
@@ -58,6 +58,14 @@ class StackEndpoints:
     appinsights_connection_string: str
     telemetry_dir: Path
     var_dir: Path
+    instrumentation_key: str
+    """New for every start: the ingestion endpoint stores only this key's envelopes, so telemetry an earlier run's
+    exporter kept on disk and retries now (its offline storage) can never show up among this run's rows."""
+
+    @property
+    def exporter_storage_dir(self) -> Path:
+        """Where the exporter keeps what it could not send yet (emptied at start, like the telemetry folder)."""
+        return self.var_dir / "exporter-storage"
 
     def app_settings(self) -> dict[str, str]:
         """The ``Values`` a local.settings.json would hold for the function app to use this stack."""
@@ -72,10 +80,11 @@ class StackEndpoints:
             "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
             "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel",
             "TIKTOKEN_CACHE_DIR": str(self.var_dir / "tiktoken"),
+            "TELEMETRY_STORAGE_DIRECTORY": str(self.exporter_storage_dir),
         }
 
 
-def make_endpoints(ports: Mapping[str, int], var_dir: Path) -> StackEndpoints:
+def make_endpoints(ports: Mapping[str, int], var_dir: Path, instrumentation_key: str | None = None) -> StackEndpoints:
     """Build the endpoints for given ports (explicit Azurite endpoints, since the ports are not the defaults)."""
     storage = ";".join([
         "DefaultEndpointsProtocol=http",
@@ -85,15 +94,17 @@ def make_endpoints(ports: Mapping[str, int], var_dir: Path) -> StackEndpoints:
         f"QueueEndpoint=http://{HOST}:{ports['queue']}/{AZURITE_ACCOUNT}",
         f"TableEndpoint=http://{HOST}:{ports['table']}/{AZURITE_ACCOUNT}",
     ])
+    ikey = instrumentation_key or str(uuid.uuid4())
     return StackEndpoints(
         storage_connection_string=storage,
         cosmos_endpoint=f"http://{HOST}:{ports['cosmos']}/",
         cosmos_key=COSMOS_KEY,
         appinsights_connection_string=(
-            f"InstrumentationKey={INSTRUMENTATION_KEY};IngestionEndpoint=http://{HOST}:{ports['ingest']}/"
+            f"InstrumentationKey={ikey};IngestionEndpoint=http://{HOST}:{ports['ingest']}/"
         ),
         telemetry_dir=var_dir / "telemetry",
         var_dir=var_dir,
+        instrumentation_key=ikey,
     )
 
 
@@ -269,6 +280,7 @@ class LocalStack:
         endpoints.telemetry_dir.mkdir(parents=True, exist_ok=True)
         for old in endpoints.telemetry_dir.glob("*.jsonl"):
             old.unlink()
+        shutil.rmtree(endpoints.exporter_storage_dir, ignore_errors=True)
 
     def _spawn_all(self, node: str, endpoints: StackEndpoints) -> None:
         azurite = [node, str(NODE_DIR / "node_modules/azurite/dist/src/azurite.js"), "--silent", "--disableTelemetry",
@@ -278,7 +290,7 @@ class LocalStack:
         self._spawn("azurite", azurite, cwd=self.var_dir / "azurite")
         self._spawn("cosmos", [node, str(NODE_DIR / "cosmos_server.js"), str(self.ports["cosmos"])], cwd=NODE_DIR)
         ingest = [sys.executable, "-m", "local.ingest", "--port", str(self.ports["ingest"]),
-                  "--out", str(endpoints.telemetry_dir)]
+                  "--out", str(endpoints.telemetry_dir), "--ikey", endpoints.instrumentation_key]
         self._spawn("ingest", ingest, cwd=ROOT)
 
     def spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:

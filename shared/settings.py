@@ -43,6 +43,10 @@ AZURE_INSTANCE: Final = "WEBSITE_INSTANCE_ID"
 ROLE_NAME: Final = "WEBSITE_SITE_NAME"
 """Name of the function app; becomes ``cloud_RoleName``."""
 
+TELEMETRY_STORAGE_DIRECTORY: Final = "TELEMETRY_STORAGE_DIRECTORY"
+"""Folder where the exporter keeps telemetry it could not send yet and retries later; empty means the exporter's
+default (a folder under the temp dir named after the instrumentation key)."""
+
 TELEMETRY_STRICT: Final = "TELEMETRY_STRICT"
 """``true`` in tests: emitting an undeclared event or dimension raises instead of being reported."""
 
@@ -114,6 +118,7 @@ class AppSettings:
     pseudonym_key: str = "local-development-pseudonym-key"
     role_name: str = "game-observability"
     telemetry_strict: bool = False
+    telemetry_storage_directory: str = ""
     rejected: Mapping[str, str] = field(default_factory=dict)
     """Optional settings whose value was unusable: name -> reason (the default was used instead)."""
 
@@ -131,6 +136,7 @@ class AppSettings:
             pseudonym_key=_optional(env, PSEUDONYM_KEY, _secret, cls.pseudonym_key, rejected),
             role_name=_optional(env, ROLE_NAME, _non_empty, cls.role_name, rejected),
             telemetry_strict=_optional(env, TELEMETRY_STRICT, _boolean, False, rejected),
+            telemetry_storage_directory=env.get(TELEMETRY_STORAGE_DIRECTORY, "").strip(),
             rejected=_missing_in_azure(env, rejected),
         )
 

@@ -44,6 +44,7 @@ def test_one_operation_id_from_http_through_queue_to_cosmos(running_app: Running
     requests = rows.wait("requests", lambda r: r["operation_Id"] == trace_id, count=2)
     assert sorted(r["name"] for r in requests) == ["Players.Move", "Queue.PlayerMove"]
     http, consumer = sorted(requests, key=lambda r: r["name"])
+    assert (http["resultCode"], http["success"]) == ("202", True)
     assert dim(consumer, "game.queue.dequeue_count") == "1"  # customDimensions values are strings
     assert 0 <= int(dim(consumer, "game.queue.wait_ms")) < 30_000
     assert dim(consumer, "game.event.type") == "player.move"
@@ -103,15 +104,19 @@ def test_invalid_client_correlation_id_is_replaced_and_never_propagated(running_
     (b'{"direction": "north"}', "text/plain", 415, "unsupported_media_type", "content-type"),
     (b'{"direction": "' + b"n" * 40_000 + b'"}', "application/json", 413, "payload_too_large", "body"),
 ])
-def test_bad_bodies_get_a_stable_error_envelope(running_app: RunningApp, raw: bytes, content_type: str,
-                                                 status: int, code: str, field: str) -> None:
+def test_bad_bodies_get_a_stable_error_envelope(running_app: RunningApp, rows: TelemetryRows, raw: bytes,
+                                                 content_type: str, status: int, code: str, field: str) -> None:
+    trace_id, traceparent = _traceparent()
     reply = running_app.request("POST", f"/api/players/{uuid.uuid4()}/moves", raw=raw,
-                                headers={"content-type": content_type})
+                                headers={"content-type": content_type, "traceparent": traceparent})
     assert reply.status == status
     error = reply.body["error"]
     assert (error["code"], error["field"]) == (code, field)
     assert error["correlation_id"] == reply.headers["x-correlation-id"] == reply.body["correlation_id"]
     assert "Traceback" not in json.dumps(reply.body)
+    [row] = rows.wait("requests", lambda r: r["operation_Id"] == trace_id)
+    assert (row["name"], row["resultCode"], row["success"]) == ("Players.Move", str(status), False)
+    assert dim(row, "game.outcome") == "rejected" and dim(row, "game.error.code") == code
 
 
 def test_unknown_entities_are_404_envelopes(running_app: RunningApp) -> None:

@@ -29,6 +29,7 @@ NOT_SET_BY_INFRA = {
     settings.TELEMETRY_STRICT: "tests only: production reports an undeclared dimension instead of raising",
     settings.TIKTOKEN_CACHE_DIR: "the default folder under the temp dir is writable on Flex Consumption",
     settings.AI_BUDGETS_FILE: "empty means cost/budgets.json, which ships with the app",
+    settings.TELEMETRY_STORAGE_DIRECTORY: "the exporter's default folder under the temp dir serves in Azure",
 }
 """App settings the app reads that the deployment deliberately leaves unset, and why."""
 

@@ -38,6 +38,7 @@ QUIET_EXPORTER_ENV = {
     "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
 }
 MS = 1_000_000  # nanoseconds
+IKEY = "3f2b8c1e-7a4d-4e9b-9c5f-1d2e3f4a5b6c"
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Ingest:
 
     @property
     def connection_string(self) -> str:
-        return f"InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:{self.port}/"
+        return f"InstrumentationKey={IKEY};IngestionEndpoint=http://127.0.0.1:{self.port}/"
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def ingest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ingest]:
     """The server through its CLI, as LocalStack runs it; the READY line gives the port it bound."""
     out_dir = tmp_path_factory.mktemp("telemetry")
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.ingest", "--port", "0", "--out", str(out_dir)],
+        [sys.executable, "-m", "local.ingest", "--port", "0", "--out", str(out_dir), "--ikey", IKEY],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )
     assert process.stdout is not None
@@ -193,9 +194,10 @@ def test_malformed_body_is_400_and_server_lives(ingest: Ingest, body: bytes, hea
 def test_newline_delimited_gzip_and_bad_items(ingest: Ingest) -> None:
     """NDJSON + gzip as some SDKs send; an item that is no envelope is refused alone (206), the rest stored."""
     envelopes = [
-        {"time": "2030-01-01T00:00:00.000000Z", "sampleRate": 50.0, "tags": {"ai.operation.id": "op-ndjson"},
+        {"iKey": IKEY, "time": "2030-01-01T00:00:00.000000Z", "sampleRate": 50.0,
+         "tags": {"ai.operation.id": "op-ndjson"},
          "data": {"baseType": "MessageData", "baseData": {"message": "hello", "severityLevel": "Warning"}}},
-        {"time": "2030-01-01T00:00:01.000000Z", "tags": {"ai.operation.id": "op-ndjson"},
+        {"iKey": IKEY, "time": "2030-01-01T00:00:01.000000Z", "tags": {"ai.operation.id": "op-ndjson"},
          "data": {"baseType": "AvailabilityData", "baseData": {"name": "ping", "success": True}}},
         42,
     ]
@@ -208,6 +210,23 @@ def test_newline_delimited_gzip_and_bad_items(ingest: Ingest) -> None:
     assert (trace_row["message"], trace_row["severityLevel"], trace_row["itemCount"]) == ("hello", 2, 2)
     [other] = read_table(ingest.out_dir, "AvailabilityData")
     assert other["baseData"] == {"name": "ping", "success": True}
+
+
+def test_envelopes_of_another_instrumentation_key_are_refused_alone(ingest: Ingest) -> None:
+    """What an earlier run's exporter kept on disk and retries now carries that run's key: never stored here."""
+    def envelope(ikey: str, operation: str) -> dict[str, object]:
+        return {"iKey": ikey, "time": "2030-01-01T00:00:02.000000Z", "tags": {"ai.operation.id": operation},
+                "data": {"baseType": "EventData", "baseData": {"name": "Stale.Event.Retried"}}}
+
+    stale = "00000000-0000-0000-0000-000000000000"
+    status, answer = _post(ingest.port, json.dumps([envelope(stale, "op-stale"), envelope(IKEY.upper(), "op-this"),
+                                                     envelope("", "op-keyless")]).encode())
+    assert status == 206
+    assert answer["itemsAccepted"] == 1 and [e["index"] for e in answer["errors"]] == [0, 2]
+    assert all(e["statusCode"] == 400 for e in answer["errors"])
+    events = read_table(ingest.out_dir, "customEvents")
+    stored = [r["operation_Id"] for r in events if r["name"] == "Stale.Event.Retried"]
+    assert stored == ["op-this"]
 
 
 def test_wait_for_rows_times_out_clearly(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNot
 from azure.storage.queue import QueueClient
 
 import local.stack
-from local.stack import LocalStack, StackError, load_settings
+from local.stack import LocalStack, StackError, load_settings, make_endpoints
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,10 +75,20 @@ def test_settings_point_at_the_running_parts(stack: LocalStack) -> None:
     assert f"QueueEndpoint=http://127.0.0.1:{stack.ports['queue']}/devstoreaccount1" in settings["AzureWebJobsStorage"]
     assert settings["APPLICATIONINSIGHTS_CONNECTION_STRING"].endswith(f"IngestionEndpoint=http://127.0.0.1:{stack.ports['ingest']}/")
     assert settings["TIKTOKEN_CACHE_DIR"] == str(stack.var_dir / "tiktoken")
+    assert settings["TELEMETRY_STORAGE_DIRECTORY"] == str(stack.var_dir / "exporter-storage")
+    connection = settings["APPLICATIONINSIGHTS_CONNECTION_STRING"]
+    assert connection.startswith(f"InstrumentationKey={stack.endpoints.instrumentation_key};")
     assert settings["FUNCTIONS_WORKER_RUNTIME"] == "python"
     assert len(set(stack.ports.values())) == 5
     assert all(_listening(port) for port in stack.ports.values())
     assert stack.start_seconds is not None and stack.start_seconds < 30
+
+
+def test_every_start_has_its_own_instrumentation_key(tmp_path: Path) -> None:
+    """An earlier run's exporter retries what it kept on disk under its own key; a new key keeps that out."""
+    ports = {"blob": 1, "queue": 2, "table": 3, "cosmos": 4, "ingest": 5}
+    keys = {make_endpoints(ports, tmp_path).instrumentation_key for _ in range(3)}
+    assert len(keys) == 3 and all(str(uuid.UUID(key)) == key for key in keys)
 
 
 def test_cosmos_upsert_read_and_missing_item_is_404(container: ContainerProxy) -> None:

@@ -103,6 +103,9 @@ HTTP_ROUTE: Final = "http.route"
 """Route template of an HTTP function."""
 HTTP_STATUS_CODE: Final = "http.response.status_code"
 """Status code of an HTTP response."""
+HTTP_METHOD: Final = "http.request.method"
+"""Method of an HTTP request. On a SERVER span it (with the status code) is what makes the exporter fill the
+``requests`` row's ``resultCode`` and ``success`` (a 4xx is a failed request in Application Insights)."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ SPECS: Final[dict[str, AttributeSpec]] = _specs(
         EXIT_DIRECTION, MOVE_REASON, EVENT_TYPE, EVENT_ID, ACTOR_KIND, DEAD_LETTER_REASON, SETTING_NAME, QUEUE_ENCODING,
         TELEMETRY_NAME, FEATURE, SCHEDULED_FOR, COSMOS_CONTAINER, DB_SYSTEM, DB_OPERATION, DB_COLLECTION, DB_NAMESPACE,
         MESSAGING_SYSTEM, MESSAGING_DESTINATION, MESSAGING_OPERATION, MESSAGING_MESSAGE_ID, GEN_AI_MODEL,
-        HTTP_ROUTE,
+        HTTP_ROUTE, HTTP_METHOD,
     )),
     AttributeSpec(CORRELATION_ID_REJECTED, str, max_length=80),
     AttributeSpec(PLAYER_ID, str, pseudonymous=True),

@@ -62,7 +62,7 @@ def configure(
     with _lock:
         if _handle is not None:
             return _handle
-        exporters = exporters or _azure_exporters(settings.appinsights_connection)
+        exporters = exporters or _azure_exporters(settings)
         if exporters is None:
             pipeline.set_config(_pipeline_config(settings))
             return None
@@ -145,15 +145,17 @@ def _bridge_python_logging(logger_provider: LoggerProvider) -> None:
     logging.getLogger("azure").setLevel(logging.WARNING)
 
 
-def _azure_exporters(connection_string: str) -> Exporters | None:
-    if not connection_string:
+def _azure_exporters(settings: AppSettings) -> Exporters | None:
+    if not settings.appinsights_connection:
         return None
     # Imported here: the exporter package costs ~0.3 s to import and is useless without a connection string.
     from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter, AzureMonitorTraceExporter
 
     from shared.telemetry.exporters import SampledLogExporter
 
-    kwargs = {"connection_string": connection_string}
+    kwargs = {"connection_string": settings.appinsights_connection}
+    if settings.telemetry_storage_directory:
+        kwargs["storage_directory"] = settings.telemetry_storage_directory
     return Exporters(
         spans=AzureMonitorTraceExporter(**kwargs),
         logs=SampledLogExporter(**kwargs),
