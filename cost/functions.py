@@ -96,7 +96,8 @@ def ai_costs(call: HttpCall) -> Reply:
 def _hours(raw: str | None) -> int:
     if raw is None or raw == "":
         return report.DEFAULT_HOURS
-    if not raw.isdigit() or not 1 <= int(raw) <= report.MAX_HOURS:
+    # isascii and the length first: "²" passes isdigit() and 5,000 digits pass it too, and int() raises on both
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= report.MAX_HOURS:
         raise AppError(ErrorCode.VALIDATION_FAILED, f"query parameter 'hours' must be an integer from 1 to "
                        f"{report.MAX_HOURS}", field="hours")
     return int(raw)

@@ -25,6 +25,9 @@ class WorldFileError(ValueError):
 
 def load_world(path: Path) -> list[Document]:
     """Read and validate a world file; returns the location documents to store (ids unique, exits resolvable)."""
+    if not path.is_file():
+        raise WorldFileError(f"{path}: no such file (the world data is read from ../shared/data/world/, beside "
+                             "the project folder)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -3,6 +3,7 @@ checked against what the job itself sent."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 
 from local.session import JOB_CORRELATION_PREFIX, Tally
 from local.telemetry_rows import Row, TelemetryRows, dim, weighted_count
+from shared.operations import ALWAYS_KEPT
 
 HTTP_PREFIXES = ("Players.", "Locations.", "World.", "Ai.", "Integrity.")
 
@@ -96,6 +98,24 @@ def event_counts(rows: TelemetryRows, prefix: str, key: str | None = None) -> Co
     return counts
 
 
+def sampling_tolerance(true_count: int, sampling: float) -> float:
+    """How far ``sum(itemCount)`` may stray from a true count when each trace is kept with probability p: four
+    standard deviations of the estimate (binomial: sqrt(n (1 - p) / p)) plus one kept item's weight. Exact at 100 %."""
+    if sampling >= 100:
+        return 0.0
+    p = sampling / 100.0
+    return 4.0 * math.sqrt(true_count * (1.0 - p) / p) + 1.0 / p
+
+
+def counts_agree(true_count: int, seen: int, sampling: float) -> bool:
+    return abs(seen - true_count) <= sampling_tolerance(true_count, sampling)
+
+
+def tolerance_note(true_count: int, sampling: float) -> str:
+    tolerance = sampling_tolerance(true_count, sampling)
+    return f" (sampled: within ±{tolerance:.0f})" if tolerance else ""
+
+
 def consistency(report: Report, rows: TelemetryRows, tally: Tally, sampling: float) -> None:
     requests = rows.table("requests")
     by_trace = {r["operation_Id"]: r for r in requests if r["name"].startswith(HTTP_PREFIXES)}
@@ -112,6 +132,6 @@ def consistency(report: Report, rows: TelemetryRows, tally: Tally, sampling: flo
                  not strays, f"{len(strays)} stray rows")
     for operation, sent in sorted(tally.sent.items()):
         seen = weighted_count(r for r in requests if r["name"] == operation and r["operation_Id"] in tally.traces)
-        exact = sampling >= 100
-        ok = seen == sent if exact else abs(seen - sent) <= max(3, 0.5 * sent)
-        report.check(f"{operation}: sent vs sum(itemCount)", ok, f"sent {sent}, rows say {seen}")
+        rate = 100.0 if operation in ALWAYS_KEPT else sampling
+        report.check(f"{operation}: sent vs sum(itemCount)", counts_agree(sent, seen, rate),
+                     f"sent {sent}, rows say {seen}" + tolerance_note(sent, rate))

@@ -44,6 +44,22 @@ COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbI
 STOP_GRACE_SECONDS = 3.0
 
 
+STACK_PARTS = ("azurite", "cosmos", "ingest")
+"""The children the stack itself starts; anything else was added with :meth:`LocalStack.spawn`."""
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
 class StackError(RuntimeError):
     """A part of the stack cannot start; the message is one line saying which part and what to do."""
 
@@ -256,18 +272,14 @@ class LocalStack:
         return endpoints
 
     def stop(self) -> None:
-        """SIGTERM every child's process group, SIGKILL after a short grace; safe to call any number of times."""
+        """SIGTERM every child's process group, SIGKILL after a short grace; safe to call any number of times.
+
+        Extra children (the Functions host) go first, so their last telemetry flush still finds the ingestion
+        endpoint listening; then the stack's own parts."""
         with self._lock:
             procs, self._procs = self._procs, {}
-            for proc in procs.values():
-                _signal_group(proc, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_GRACE_SECONDS
-            for proc in procs.values():
-                try:
-                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    _signal_group(proc, signal.SIGKILL)
-                    proc.wait(timeout=10)
+            _terminate([p for name, p in procs.items() if name not in STACK_PARTS])
+            _terminate([p for name, p in procs.items() if name in STACK_PARTS])
             for log in self._logs.values():
                 log.close()
             self._logs.clear()

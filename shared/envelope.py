@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import correlation
+from shared import correlation, jsontext
 from shared.errors import AppError, ErrorCode
 
 VERSION = 1
@@ -70,9 +70,9 @@ def build(event_type: EventType, payload: dict[str, Any], *, correlation_id: str
 def parse(body: bytes | str) -> Envelope:
     """Validate a received message body; :class:`AppError` (``invalid_message``) names the field at fault."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise invalid("body", "is not JSON") from None
+        data = jsontext.loads(body)
+    except jsontext.UnreadableJson as error:
+        raise invalid("body", str(error)) from None
     if not isinstance(data, dict):
         raise invalid("body", "is not a JSON object")
     if data.get("version") != VERSION:
@@ -98,8 +98,8 @@ def parse(body: bytes | str) -> Envelope:
 def salvage_correlation_id(body: bytes | str) -> str | None:
     """Best effort for diagnostics: the correlation id of a message that failed to parse, if it has a valid one."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError):
+        data = jsontext.loads(body)
+    except jsontext.UnreadableJson:
         return None
     value = data.get("correlation_id") if isinstance(data, dict) else None
     return value if isinstance(value, str) and correlation.is_valid(value) else None

@@ -11,13 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import json
 from dataclasses import dataclass
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueMessage
 
-from shared import correlation
+from shared import correlation, jsontext
 from shared.envelope import EventType
 from shared.queues import poison_queue_of
 
@@ -53,14 +52,14 @@ def classify(raw: str) -> tuple[Encoding, dict | None]:
     """How a raw message body was encoded, and its JSON object if one can be read."""
     try:
         decoded = base64.b64decode(raw.encode("ascii"), validate=True)
-        data = json.loads(decoded)
+        data = jsontext.loads(decoded)
         return (Encoding.BASE64_JSON, data) if isinstance(data, dict) else (Encoding.UNREADABLE, None)
-    except (binascii.Error, UnicodeError, ValueError):
+    except (binascii.Error, UnicodeError, ValueError):  # UnreadableJson is a ValueError
         pass
     try:
-        data = json.loads(raw)
+        data = jsontext.loads(raw)
         return (Encoding.PLAIN_JSON, data) if isinstance(data, dict) else (Encoding.UNREADABLE, None)
-    except ValueError:
+    except jsontext.UnreadableJson:
         return Encoding.UNREADABLE, None
 
 

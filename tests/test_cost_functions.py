@@ -183,7 +183,7 @@ def test_the_timer_and_the_report_show_the_open_hours_costs_and_the_budget(
     assert {"dm-narrator", "location-generator", "quest-generator"} <= configured
 
 
-@pytest.mark.parametrize("hours", ["0", "169", "abc", "-1"])
+@pytest.mark.parametrize("hours", ["0", "169", "abc", "-1", "²", "1" * 5000])
 def test_the_report_refuses_a_bad_hours_parameter(functions: Functions, hours: str) -> None:
     status, body = _get(functions, "ai/costs", {"hours": hours})
     assert status == 400 and body["error"]["field"] == "hours"

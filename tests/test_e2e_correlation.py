@@ -103,6 +103,9 @@ def test_invalid_client_correlation_id_is_replaced_and_never_propagated(running_
     (b'{"direction": "north", "extra": 1}', "application/json", 400, "validation_failed", "extra"),
     (b'{"direction": "north"}', "text/plain", 415, "unsupported_media_type", "content-type"),
     (b'{"direction": "' + b"n" * 40_000 + b'"}', "application/json", 413, "payload_too_large", "body"),
+    (b"[" * 5000 + b"]" * 5000, "application/json", 400, "invalid_json", "body"),  # RecursionError in json
+    (b'{"direction": ' + b"9" * 5000 + b"}", "application/json", 400, "invalid_json", "body"),  # digit limit
+    (b'{"direction": "\xff"}', "application/json", 400, "invalid_json", "body"),
 ])
 def test_bad_bodies_get_a_stable_error_envelope(running_app: RunningApp, rows: TelemetryRows, raw: bytes,
                                                  content_type: str, status: int, code: str, field: str) -> None:

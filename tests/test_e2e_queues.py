@@ -106,6 +106,32 @@ def test_invalid_envelope_is_dead_lettered_once_not_retried(running_app: Running
     assert len(attempts) == 1 and dim(attempts[0], "game.outcome") == "dead_lettered"
 
 
+def test_json_that_breaks_the_parser_is_dead_lettered_and_the_poison_scan_survives_it(
+        running_app: RunningApp, rows: TelemetryRows) -> None:
+    """Nesting deep enough for a RecursionError, an integer past Python's digit limit: once read as 'not JSON'
+    and dead-lettered with the reason; the poison scan that peeks them afterwards still completes."""
+    marker = uuid.uuid4().hex
+    texts = ["[" * 5000 + json.dumps(marker) + "]" * 5000, f'{{"m": "{marker}", "n": {"7" * 5000}}}']
+
+    def dead_bodies() -> list[dict]:
+        return rows.table("customEvents", lambda r: r["name"] == "Queue.Message.DeadLettered"
+                          and dim(r, "game.queue.dead_letter_reason") == "invalid_message:body")
+
+    before = len(dead_bodies())
+    for text in texts:
+        _queue(running_app, "player-move").send_message(text)
+    running_app.wait_idle(timeout=30)
+    assert sorted(_decoded(t) for t in _poison_texts(running_app, "player-move") if marker in _decoded(t)) == \
+        sorted(texts)
+    rows.wait("customEvents", lambda r: r["name"] == "Queue.Message.DeadLettered"
+              and dim(r, "game.queue.dead_letter_reason") == "invalid_message:body", count=before + 2)
+    assert len(dead_bodies()) == before + 2
+    scanned_after = datetime.now(UTC).isoformat()
+    assert running_app.run_function("poison_scan") == 202
+    [scan] = rows.wait("requests", lambda r: r["name"] == "Timer.PoisonScan" and r["timestamp"] > scanned_after)
+    assert scan["success"] is True and dim(scan, "game.outcome") == "succeeded"
+
+
 def test_unknown_player_is_a_permanent_failure_dead_lettered_once(running_app: RunningApp,
                                                                   rows: TelemetryRows) -> None:
     cid = f"ghost-{uuid.uuid4()}"

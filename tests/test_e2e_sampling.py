@@ -84,6 +84,22 @@ def test_decision_follows_the_trace_across_the_queue_hop(sampled_app: RunningApp
     assert {r["operation_Id"] for r in viewed} == expected and all(r["itemCount"] == 4 for r in viewed)
 
 
+def test_a_callers_tracestate_cannot_choose_the_decision_or_the_weight(sampled_app: RunningApp,
+                                                                      rows: TelemetryRows) -> None:
+    """A forged decision of ours in the caller's tracestate would let one request count as 100,000 in every
+    ``sum(itemCount)`` tile (p:0.001) or leave no rows at all (s:0): the policy decides, as without it."""
+    sent = []
+    for forged in ("gobs=s:1;p:0.001", "congo=t61rcWkgMzE,gobs=s:0;p:100") * 20:
+        trace_id, traceparent = _unsampled_parent()
+        reply = sampled_app.get(f"/api/locations/{JETTY}", headers={"traceparent": traceparent, "tracestate": forged})
+        assert reply.status == 200
+        sent.append(trace_id)
+    expected = {t for t in sent if _kept(t)}
+    requests = rows.wait("requests", lambda r: r["operation_Id"] in set(sent), count=len(expected))
+    assert {r["operation_Id"] for r in requests} == expected
+    assert {r["itemCount"] for r in requests} == {4}
+
+
 def test_error_events_are_never_sampled_and_drops_are_counted(sampled_app: RunningApp, local_stack: LocalStack,
                                                               rows: TelemetryRows) -> None:
     sent = []

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from local.report import counts_agree
 from local.telemetry_rows import TelemetryRows, weighted_count
 from tests.conftest import ROOT
 
@@ -77,3 +78,11 @@ def test_ctrl_c_leaves_no_process_or_port_behind(tmp_path: Path) -> None:
     time.sleep(0.5)
     assert _processes_mentioning(str(tmp_path)) == []
     assert [p for p in ports if _listening(p)] == []
+
+
+def test_sampled_counts_are_judged_within_the_estimates_spread_and_exactly_without_sampling() -> None:
+    assert counts_agree(174, 174, 100) and not counts_agree(174, 173, 100)
+    # 6 sends at 20 %: each kept trace counts 5, so 0, 5 or 10 are all honest estimates; 40 is not
+    assert all(counts_agree(6, seen, 20) for seen in (0, 5, 10, 15)) and not counts_agree(6, 40, 20)
+    # 174 sends at 20 %: the estimate's standard deviation is about 26
+    assert counts_agree(174, 174 + 100, 20) and not counts_agree(174, 174 + 120, 20)

@@ -45,3 +45,11 @@ def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(WorldFileError, match=r"^villageLocations.json: not readable as JSON"):
         load_world(path)
+
+
+def test_a_missing_world_file_names_its_path_and_where_the_data_lives(tmp_path: Path) -> None:
+    missing = tmp_path / "shared" / "data" / "world" / "villageLocations.json"
+    with pytest.raises(WorldFileError, match=r"villageLocations.json: no such file \(the world data is read from "
+                                             r"\.\./shared/data/world/") as raised:
+        load_world(missing)
+    assert str(missing) in str(raised.value)

@@ -14,8 +14,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from shared import correlation
 from shared.telemetry import attributes as attr
 from shared.telemetry.api import INSTRUMENTATION
+from shared.telemetry.sampling import without_decision
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _SCRUB = [
@@ -42,7 +44,9 @@ def host_context(context: func.Context | None) -> Context | None:
     trace_context = getattr(context, "trace_context", None)
     if trace_context is None:
         return None
-    return extract(getattr(trace_context, "trace_parent", None), getattr(trace_context, "trace_state", None))
+    # The host copies the caller's tracestate into its activity: a sampling decision in it is the caller's, not ours.
+    return extract(getattr(trace_context, "trace_parent", None),
+                   without_decision(getattr(trace_context, "trace_state", None)))
 
 
 def link_to(context: Context | None) -> list[Link]:
@@ -68,6 +72,7 @@ def record_exception(exc: BaseException, operation: str) -> None:
             "exception.message": scrub(str(exc)),
             "exception.stacktrace": "".join(traceback.format_tb(exc.__traceback__)),
             attr.OPERATION: operation,
+            **({attr.CORRELATION_ID: cid} if (cid := correlation.current()) else {}),
         },
     )
 

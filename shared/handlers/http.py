@@ -10,7 +10,7 @@ from typing import Any
 import azure.functions as func
 from opentelemetry.trace import SpanKind
 
-from shared import correlation, runtime
+from shared import correlation, jsontext, runtime
 from shared.errors import AppError, ErrorCode, ErrorKind, internal_error
 from shared.handlers.common import extract, host_context, link_to, record_exception, shaped
 from shared.handlers.events import CORRELATION_REPLACED, INVOCATION_FAILED, REQUEST_REJECTED
@@ -19,6 +19,7 @@ from shared.schema import Schema
 from shared.telemetry import Outcome, Timing, emit, timed
 from shared.telemetry import attributes as attr
 from shared.telemetry.context import bound
+from shared.telemetry.sampling import without_decision
 
 MAX_BODY_BYTES = 32 * 1024
 JSON_TYPE = "application/json"
@@ -61,7 +62,7 @@ def _invoke(handler: Handler, operation: str, route: str, schema: Schema | None,
             req: func.HttpRequest, context: func.Context | None) -> func.HttpResponse:
     accepted = correlation.accept(req.headers.get(correlation.HEADER))
     host = host_context(context)
-    parent = extract(req.headers.get(TRACEPARENT), req.headers.get("tracestate")) or host
+    parent = extract(req.headers.get(TRACEPARENT), without_decision(req.headers.get("tracestate"))) or host
     # No http.route on the span: the exporter would rename the row "<METHOD> <route>"; the operation names it.
     with bound(accepted.correlation_id, operation), timed(
         operation, kind=SpanKind.SERVER, context=parent, links=link_to(host) if parent is not host else [],
@@ -114,9 +115,9 @@ def _body(req: func.HttpRequest, schema: Schema | None) -> dict[str, Any]:
         raise AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "content-type must be application/json",
                        field="content-type")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise AppError(ErrorCode.INVALID_JSON, "body is not valid UTF-8 JSON", field="body") from None
+        data = jsontext.loads(raw)
+    except jsontext.UnreadableJson as error:
+        raise AppError(ErrorCode.INVALID_JSON, f"body {error}", field="body") from None
     return schema.parse(data)
 
 

@@ -67,6 +67,18 @@ def parse(value: str | None) -> TraceDecision | None:
         return None
 
 
+def without_decision(tracestate: str | None) -> str | None:
+    """A ``tracestate`` header from outside with our entry taken out.
+
+    Our decision is trusted only from our own queue envelopes: a caller who could set it would choose whether its
+    requests leave telemetry at all, or make one request count as thousands (``p`` sets ``itemCount``).
+    """
+    if not tracestate:
+        return tracestate
+    kept = [m for m in tracestate.split(",") if m.split("=", 1)[0].strip() != TRACESTATE_KEY]
+    return ",".join(kept) or None
+
+
 def score(trace_id: int) -> float:
     """0 ≤ score < 100 from the trace id's random low 56 bits: the same trace scores the same everywhere."""
     return (trace_id & ((1 << 56) - 1)) / float(1 << 56) * 100.0
