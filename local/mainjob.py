@@ -22,7 +22,7 @@ from typing import Any
 from game.containers import LOCATIONS, PLAYERS
 from game.world import WorldFileError, load_world
 from local.app import WORLD_FILE, RunningApp, seed_world
-from local.progress import Progress
+from local.progress import Progress, say_above
 from local.prompts import load_templates
 from local.report import Report, consistency, counts_agree, event_counts, operations_table, tolerance_note
 from local.session import GameSession
@@ -49,8 +49,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sampling", type=float, default=100.0, help="TELEMETRY_SAMPLING_PERCENTAGE (default 100)")
     parser.add_argument("--var", type=Path, default=ROOT / "var", help="where logs, telemetry and the report go")
     args = parser.parse_args(argv)
-    if args.players < 1 or args.events < 1 or not 0 < args.sampling <= 100:
-        parser.error("--players and --events must be >= 1 and --sampling in (0, 100]")
+    if args.players < 1:
+        parser.error("--players must be >= 1")
+    if args.events < 1:
+        parser.error("--events must be >= 1")
+    if not 0 < args.sampling <= 100:  # NaN fails this too
+        parser.error("--sampling must be a percentage in (0, 100]")
     if args.duration is not None and args.duration <= 0:
         parser.error("--duration must be > 0 seconds")
     return args
@@ -111,7 +115,7 @@ def run(args: argparse.Namespace, stack: LocalStack, world: list[dict[str, Any]]
 
 
 def say(message: str) -> None:
-    print(f"main job: {message}", file=sys.stderr, flush=True)
+    say_above(f"main job: {message}")
 
 
 def _tamper(app: RunningApp, gateway: CosmosGateway, session: GameSession) -> datetime:
@@ -258,7 +262,9 @@ def _ai(report: Report, rows: TelemetryRows, costs: dict[str, Any], tally: Any) 
 def _integrity(report: Report, integrity: dict[str, Any]) -> None:
     run = integrity.get("run") or {}
     findings = integrity.get("findings") or []
-    lines = [f"  latest run {run.get('scheduled_for')}: {run.get('counts')} (baseline v{run.get('baseline_version')})"]
+    lines = [f"  latest run {run.get('scheduled_for')}: {run.get('counts')} (baseline v{run.get('baseline_version')}"
+             + (": the seeded v1 plus the operator's edits through the app)" if run.get("baseline_version") != 1
+                else ")")]
     lines += [f"  - {f['verdict']} {f['location_id']} expected {str(f.get('expected_hash'))[:12]}… actual "
               f"{str(f.get('actual_hash'))[:12]}…" for f in findings]
     report.add("Integrity drift", lines)
