@@ -129,7 +129,7 @@ def make_raw() -> Callable[[func.HttpRequest, Any], func.HttpResponse]:
         assert req.headers.get("traceparent") is None
         start = time.perf_counter()
         with tracer.start_as_current_span(operation, kind=SpanKind.SERVER, attributes={
-            attr.OPERATION: operation, attr.HTTP_ROUTE: ROUTE, attr.CORRELATION_ID: cid,
+            attr.OPERATION: operation, attr.HTTP_METHOD: req.method.upper(), attr.CORRELATION_ID: cid,
         }, record_exception=False, set_status_on_exception=False) as server:
             rate = float(server.get_span_context().trace_state.get("gobs", "p:100").rsplit("p:", 1)[1])
             pseudonym = "p_" + hmac.new(key, DIMENSIONS[attr.PLAYER_ID].encode(), hashlib.sha256).hexdigest()[:16]
