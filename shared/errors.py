@@ -1,7 +1,8 @@
 """Stable error codes and the one error envelope every HTTP function answers with.
 
 Codes are part of the API: clients and dashboards match on them, so they never change meaning. Messages name the
-field at fault but never echo what the caller sent, and never carry secrets or stack traces.
+field at fault but never echo a value the caller sent (an unexpected key is named, escaped and bounded: it is the
+field at fault), and never carry secrets or stack traces.
 """
 
 from __future__ import annotations

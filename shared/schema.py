@@ -2,7 +2,8 @@
 
 Why not pydantic: it would be the heaviest import of the app (cold start) for a handful of flat objects. Errors are
 :class:`~shared.errors.AppError` with code ``validation_failed`` and the dotted path of the field at fault; the value
-the caller sent is never echoed.
+the caller sent is never echoed. The one piece of caller text an error names is an unexpected key, since that key
+is the field at fault: escaped and bounded, in the error body only (never in telemetry).
 """
 
 from __future__ import annotations
