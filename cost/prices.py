@@ -47,6 +47,11 @@ class PriceTableError(ValueError):
     """The price file is unusable; the message names the file, the model, the entry and the field."""
 
 
+class NoPriceInForce(PriceTableError):
+    """Not even the ceiling has a price in force on that day: the usage is older than the table (or the table is
+    missing its history). Permanent for that usage; retrying it changes nothing."""
+
+
 class UsageError(ValueError):
     """Reported usage is inconsistent; ``field`` names the offending count."""
 
@@ -147,7 +152,7 @@ class PriceTable:
             emit(PRICE_CEILING_APPLIED, {attr.GEN_AI_MODEL: model})
         ceiling = _in_force(self._entries[CEILING], day)
         if ceiling is None:
-            raise PriceTableError(f"no {CEILING} price is in force on {day.isoformat()}")
+            raise NoPriceInForce(f"no {CEILING} price is in force on {day.isoformat()}")
         return ceiling
 
     def cost(self, usage: Usage, model: str, at: datetime) -> Cost:

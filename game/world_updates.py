@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from game.containers import LOCATIONS
-from integrity import baseline
 from shared.errors import AppError, ErrorCode
 from shared.runtime import Services
 
@@ -16,6 +15,8 @@ _SYSTEM = ("_rid", "_self", "_etag", "_attachments", "_ts")
 
 def apply(services: Services, location_id: str, changes: dict[str, Any], event_id: str) -> bool:
     """Apply ``changes`` for ``event_id`` once; False when this event was already applied."""
+    from integrity import baseline  # the integrity logic loads on first use, not when the app is indexed
+
     container = services.cosmos.container(LOCATIONS)
     for _ in range(_CONFLICT_ATTEMPTS):
         current = container.read(location_id, partition_key=location_id)

@@ -53,7 +53,7 @@ def _evidence(observation: Observation | None) -> dict[str, Any] | None:
     if observation is None:
         return None
     evidence = observation.evidence()
-    size = len(json.dumps(evidence["document"], ensure_ascii=False).encode("utf-8"))
+    size = len(json.dumps(evidence["document"]))  # ASCII escapes: out-of-band text need not be encodable UTF-8
     if size > MAX_EVIDENCE_BYTES:
         evidence["document"] = {"omitted": f"document of {size} bytes exceeds {MAX_EVIDENCE_BYTES}"}
     return evidence

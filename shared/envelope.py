@@ -122,8 +122,8 @@ def _require_time(data: dict[str, Any], name: str) -> None:
     try:
         if not isinstance(value, str):
             raise ValueError
-        parse_time(value)
-    except ValueError:
+        parse_time(value).astimezone(UTC)  # 9999-12-31T23:59-14:00 parses, then overflows in any UTC arithmetic
+    except (ValueError, OverflowError):
         raise invalid(name, "must be an ISO 8601 time") from None
 
 

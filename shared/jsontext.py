@@ -2,14 +2,19 @@
 
 ``json.loads`` has more ways to fail than ``JSONDecodeError``: ``RecursionError`` on deeply nested arrays (a few
 thousand ``[``), ``ValueError`` on an integer longer than Python's digit limit, ``UnicodeDecodeError`` on bytes that
-are not UTF-8. Each of those reached callers as a 500 or stopped a timer, so every reader of untrusted JSON goes
-through here.
+are not UTF-8. And it accepts what is not text at all: an escaped lone UTF-16 surrogate (``"\\ud800"``) becomes a
+Python string that no UTF-8 encoder, Cosmos write or canonical hash will take later, far from the request. Each of
+those reached callers as a 500 or stopped a timer, so every reader of untrusted JSON goes through here.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+"""A ``\\uD800``..``\\uDFFF`` escape: a pair of them is one valid character, a lone one is not text."""
 
 
 class UnreadableJson(ValueError):
@@ -18,8 +23,18 @@ class UnreadableJson(ValueError):
 
 def loads(text: bytes | str) -> Any:
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except RecursionError:
         raise UnreadableJson("is nested too deeply") from None
     except ValueError:  # JSONDecodeError, UnicodeDecodeError and the integer digit limit are all ValueErrors
         raise UnreadableJson("is not valid UTF-8 JSON") from None
+    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("utf-8", errors="replace")):
+        _require_text(data)  # the full check only when an escape could have left a lone surrogate behind
+    return data
+
+
+def _require_text(data: Any) -> None:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnreadableJson("has a lone UTF-16 surrogate escape (not text)") from None

@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceExistsError
-from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+from azure.storage.queue import BinaryBase64EncodePolicy, QueueClient
 from opentelemetry.propagate import inject
 from opentelemetry.trace import SpanKind
 
@@ -43,21 +43,23 @@ class QueueProducer:
             cid = correlation.current() or correlation.new_id()
             message = envelope.build(event_type, payload, correlation_id=cid, event_id=event_id,
                                      traceparent=carrier.get("traceparent"), tracestate=carrier.get("tracestate"))
-            text = message.to_json()
-            if len(text.encode("utf-8")) > envelope.MAX_MESSAGE_BYTES:
+            body = message.to_json().encode("utf-8")
+            if len(body) > envelope.MAX_MESSAGE_BYTES:
                 raise AppError(ErrorCode.PAYLOAD_TOO_LARGE, "event is too large to enqueue", field="payload")
-            self._send_text(queue, text)
+            self._send(queue, body)
         return message
 
-    def dead_letter(self, queue: str, raw_text: str) -> None:
-        """Move a message that can never succeed to ``<queue>-poison`` as it arrived (the evidence is kept)."""
+    def dead_letter(self, queue: str, raw: bytes) -> None:
+        """Move a message that can never succeed to ``<queue>-poison`` as it arrived, byte for byte (the evidence
+        is kept, even bytes that are not UTF-8)."""
         target = poison_queue_of(queue)
         with timed(f"{target} send", kind=SpanKind.PRODUCER, attributes=_span_attributes(target, None)):
-            self._send_text(target, raw_text)
+            self._send(target, raw)
 
-    def _send_text(self, queue: str, text: str) -> None:
+    def _send(self, queue: str, body: bytes) -> None:
+        """Base64 of the bytes, as host.json's ``messageEncoding: base64`` tells the trigger to decode."""
         try:
-            self._client(queue).send_message(text)
+            self._client(queue).send_message(body)
         except AzureError as exc:
             raise AppError(ErrorCode.DEPENDENCY_UNAVAILABLE, "the event queue is unavailable") from exc
 
@@ -66,7 +68,7 @@ class QueueProducer:
             client = self._clients.get(queue)
             if client is None:
                 client = QueueClient.from_connection_string(
-                    self._connection_string, queue, message_encode_policy=TextBase64EncodePolicy()
+                    self._connection_string, queue, message_encode_policy=BinaryBase64EncodePolicy()
                 )
                 try:
                     client.create_queue()

@@ -26,12 +26,13 @@ from cost.containers import BUDGETS, USAGE
 from cost.functions import bp
 from cost.tokens import ChatMessage, default_counter
 from local.stack import StackEndpoints
-from shared import runtime
+from shared import envelope, runtime
 from shared.cosmos import CosmosGateway
 from shared.envelope import EventType
 from shared.queues import QueueProducer
 from shared.runtime import Services
 from shared.settings import AppSettings
+from shared.telemetry.testing import Captured
 
 SECRET_PROMPT = "The innkeeper's secret password is swordfish-7731."
 MESSAGES = [{"role": "system", "content": "You are the innkeeper."}, {"role": "user", "content": SECRET_PROMPT}]
@@ -157,6 +158,23 @@ def test_a_completion_is_queued_recorded_once_and_settles_the_reservation(
     budgets = gateway.container(BUDGETS).query("SELECT * FROM c WHERE c.feature = @f", {"@f": feature})
     assert sum(d["spent_nusd"] for d in budgets) == 5_615_000
     assert all(generation_id not in d["pending"] for d in budgets)
+
+
+def test_usage_older_than_the_price_table_is_dead_lettered_once_not_retried(
+        functions: Functions, gateway: CosmosGateway, feature: str, emitted: Captured) -> None:
+    """No price, not even the ceiling, is in force in 1990: retrying changes nothing, so the message is refused
+    once with the reason, and nothing is recorded or charged."""
+    generation_id = str(uuid.uuid4())
+    payload = {"generation_id": generation_id, "feature": feature, "model": "gpt-4o",
+               "usage": {"prompt_tokens": 10, "completion_tokens": 5}, "estimated_input_tokens": 10}
+    message = envelope.build(EventType.AI_GENERATION_COMPLETED, payload, correlation_id=f"old-{generation_id}",
+                             event_id=generation_id, traceparent=None, tracestate=None)
+    text = message.to_json().replace(message.occurred_at, "1990-01-01T00:00:00Z")
+    _deliver(functions, text)  # returns: dead-lettered, not raised for the host to retry
+    dead = [d for name, d in emitted if name == "Queue.Message.DeadLettered"]
+    assert [(d["game.queue.dead_letter_reason"], d["game.event.id"]) for d in dead] == \
+        [("validation_failed", generation_id)]
+    assert gateway.container(USAGE).read(generation_id, partition_key=generation_id) is None
 
 
 def test_inconsistent_usage_is_refused_before_it_is_queued(functions: Functions, feature: str) -> None:

@@ -12,8 +12,10 @@ import uuid
 
 import pytest
 
+from game.containers import LOCATIONS
 from local.app import RunningApp
 from local.telemetry_rows import TelemetryRows, dim
+from shared.cosmos import CosmosGateway
 
 JETTY = "a4d1c3f1-5b2a-4f7d-9d4b-8f0c2a6b7e21"
 NORTH_OF_JETTY = "f7c9b2ad-1e34-4c6f-8d5a-2b7e9c4f1a53"
@@ -106,6 +108,7 @@ def test_invalid_client_correlation_id_is_replaced_and_never_propagated(running_
     (b"[" * 5000 + b"]" * 5000, "application/json", 400, "invalid_json", "body"),  # RecursionError in json
     (b'{"direction": ' + b"9" * 5000 + b"}", "application/json", 400, "invalid_json", "body"),  # digit limit
     (b'{"direction": "\xff"}', "application/json", 400, "invalid_json", "body"),
+    (b'{"direction": "\\ud800"}', "application/json", 400, "invalid_json", "body"),  # a lone surrogate
 ])
 def test_bad_bodies_get_a_stable_error_envelope(running_app: RunningApp, rows: TelemetryRows, raw: bytes,
                                                  content_type: str, status: int, code: str, field: str) -> None:
@@ -120,6 +123,19 @@ def test_bad_bodies_get_a_stable_error_envelope(running_app: RunningApp, rows: T
     [row] = rows.wait("requests", lambda r: r["operation_Id"] == trace_id)
     assert (row["name"], row["resultCode"], row["success"]) == ("Players.Move", str(status), False)
     assert dim(row, "game.outcome") == "rejected" and dim(row, "game.error.code") == code
+
+
+def test_stored_text_utf8_cannot_encode_is_still_answered(running_app: RunningApp) -> None:
+    """An out-of-band edit can store a lone surrogate (the app's own readers refuse one): reading it back must be
+    a JSON answer with the correlation id, not a bare 500 from encoding the body after the wrapper is done."""
+    settings = running_app.settings
+    gateway = CosmosGateway(settings["COSMOS_ENDPOINT"], settings["COSMOS_KEY"], settings["COSMOS_DATABASE"])
+    location_id = str(uuid.uuid4())
+    gateway.container(LOCATIONS).upsert({"id": location_id, "name": "Broken \ud800 Sign", "description": "d",
+                                         "exits": [], "tags": [], "version": 1}, partition_key=location_id)
+    reply = running_app.get(f"/api/locations/{location_id}")
+    assert reply.status == 200 and reply.headers["x-correlation-id"] == reply.body["correlation_id"]
+    assert reply.body["name"] == "Broken \ud800 Sign"
 
 
 def test_unknown_entities_are_404_envelopes(running_app: RunningApp) -> None:

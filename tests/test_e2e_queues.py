@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+from azure.storage.queue import BinaryBase64EncodePolicy, QueueClient, TextBase64EncodePolicy
 
 from local import kql
 from local.app import RunningApp
@@ -130,6 +130,22 @@ def test_json_that_breaks_the_parser_is_dead_lettered_and_the_poison_scan_surviv
     assert running_app.run_function("poison_scan") == 202
     [scan] = rows.wait("requests", lambda r: r["name"] == "Timer.PoisonScan" and r["timestamp"] > scanned_after)
     assert scan["success"] is True and dim(scan, "game.outcome") == "succeeded"
+
+
+def test_the_poison_copy_is_the_message_byte_for_byte_even_when_it_is_not_utf8(running_app: RunningApp) -> None:
+    marker = uuid.uuid4().hex.encode()
+    body = b'\xff\xfe{"version": 1, "m": "' + marker + b'"}'
+    QueueClient.from_connection_string(running_app.settings["AzureWebJobsStorage"], "player-move",
+                                       message_encode_policy=BinaryBase64EncodePolicy()).send_message(body)
+    running_app.wait_idle(timeout=30)
+    def raw(text: str) -> bytes:
+        try:
+            return base64.b64decode(text, validate=True)
+        except ValueError:  # the plain-JSON producer's message (another test) is in the same poison queue
+            return text.encode()
+
+    copies = [raw(t) for t in _poison_texts(running_app, "player-move") if marker in raw(t)]
+    assert copies == [body]
 
 
 def test_unknown_player_is_a_permanent_failure_dead_lettered_once(running_app: RunningApp,

@@ -125,6 +125,8 @@ def _respond(status: int, payload: dict[str, Any], cid: str) -> func.HttpRespons
     body = dict(payload)
     body.setdefault("correlation_id", cid)
     return func.HttpResponse(
-        json.dumps(body, ensure_ascii=False), status_code=status, mimetype=JSON_TYPE,
+        # ASCII escapes: text already stored (an out-of-band edit) may hold what UTF-8 cannot encode, and encoding
+        # happens after this wrapper's try, where it would be a bare 500
+        json.dumps(body), status_code=status, mimetype=JSON_TYPE,
         headers={correlation.HEADER: cid},
     )

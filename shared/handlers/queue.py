@@ -127,7 +127,7 @@ def _reject_unreadable(operation: str, event_type: EventType, raw: bytes, dequeu
 
 
 def _dead_letter(event_type: EventType, raw: bytes, reason: str, dequeue_count: int, event_id: str | None) -> None:
-    runtime.services().producer.dead_letter(event_type.queue, raw.decode("utf-8", errors="replace"))
+    runtime.services().producer.dead_letter(event_type.queue, raw)
     emit(MESSAGE_DEAD_LETTERED, {
         attr.MESSAGING_DESTINATION: poison_queue_of(event_type.queue), attr.DEAD_LETTER_REASON: reason,
         attr.DEQUEUE_COUNT: dequeue_count, attr.EVENT_TYPE: event_type.value, attr.EVENT_ID: event_id,
