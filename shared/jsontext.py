@@ -13,8 +13,11 @@ import json
 import re
 from typing import Any
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-"""A ``\\uD800``..``\\uDFFF`` escape: a pair of them is one valid character, a lone one is not text."""
+_SURROGATE_ESCAPE = r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+"""A ``\\uD800``..``\\uDFFF`` escape: a pair of them is one valid character, a lone one is not text. The escape is
+ASCII, so bodies given as bytes are searched as they are (no second decode of every body on the hot path)."""
+_ESCAPE_IN_TEXT = re.compile(_SURROGATE_ESCAPE)
+_ESCAPE_IN_BYTES = re.compile(_SURROGATE_ESCAPE.encode("ascii"))
 
 
 class UnreadableJson(ValueError):
@@ -28,7 +31,8 @@ def loads(text: bytes | str) -> Any:
         raise UnreadableJson("is nested too deeply") from None
     except ValueError:  # JSONDecodeError, UnicodeDecodeError and the integer digit limit are all ValueErrors
         raise UnreadableJson("is not valid UTF-8 JSON") from None
-    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("utf-8", errors="replace")):
+    found = _ESCAPE_IN_TEXT.search(text) if isinstance(text, str) else _ESCAPE_IN_BYTES.search(text)
+    if found:
         _require_text(data)  # the full check only when an escape could have left a lone surrogate behind
     return data
 
